@@ -1,0 +1,15 @@
+//! Schema migrations, shared by SQLite and PostgreSQL. Applied at start and by `switchboard migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_users_sessions;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_users_sessions::Migration)]
+    }
+}

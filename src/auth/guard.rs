@@ -1,0 +1,29 @@
+//! The bearer security scheme: verifies the JWT, then checks its session is still live.
+
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+
+use super::sessions::{self, Principal};
+use crate::{
+    app::AppState,
+    error::{ApiError, Error},
+};
+
+/// `Authorization: Bearer <access token>` from `POST /api/auth/login`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_token")]
+pub struct BearerAuth(pub Principal);
+
+async fn check_token(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| to_poem(Error::Internal("application state missing".into())))?;
+    let claims = state.jwt.verify(&bearer.token).map_err(to_poem)?;
+    sessions::principal(state.db.conn(), &claims.sid, &claims.sub)
+        .await
+        .map_err(to_poem)
+}
+
+fn to_poem(err: Error) -> poem::Error {
+    ApiError::from(err).into()
+}

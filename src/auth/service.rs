@@ -1,0 +1,128 @@
+//! Login, refresh, logout and password change.
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+use entity::user;
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+
+use super::sessions::{self, Principal, RevokeReason};
+use crate::{
+    app::AppState,
+    error::{Error, Result},
+    users::{service as users, validate},
+};
+
+/// What login and refresh hand out.
+pub struct Tokens {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+fn user_key(username: &str) -> String {
+    format!("u:{}", username.to_lowercase())
+}
+
+/// Checks credentials (throttled per username and per client address) and opens a session.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+) -> Result<Tokens> {
+    let ukey = user_key(username);
+    let ikey = ip.map(|ip| format!("ip:{ip}"));
+    let wait = [
+        state.user_throttle.retry_after(&ukey),
+        ikey.as_deref()
+            .and_then(|k| state.ip_throttle.retry_after(k)),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    if let Some(retry_after_secs) = wait {
+        return Err(Error::RateLimited { retry_after_secs });
+    }
+
+    let found = users::find_by_username(state.db.conn(), username).await?;
+    let hash = found.as_ref().map(|u| u.password_hash.clone());
+    let ok = state.hasher.verify(password, hash).await?;
+    let user = match found {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            state.user_throttle.record_failure(&ukey);
+            if let Some(k) = &ikey {
+                state.ip_throttle.record_failure(k);
+            }
+            tracing::info!(username, ip = ?ip, "login failed");
+            return Err(Error::InvalidCredentials);
+        }
+    };
+    state.user_throttle.clear(&ukey);
+
+    let (sid, refresh_token) = sessions::create(
+        state.db.conn(),
+        &user.id,
+        state.settings.refresh_ttl_secs,
+        user_agent,
+        ip.map(|i| i.to_string()),
+    )
+    .await?;
+    // Recording the login time is bookkeeping, not an edit: the version stays.
+    let mut active = user.into_active_model();
+    active.last_login_at = Set(Some(Utc::now()));
+    let user = active.update(state.db.conn()).await?;
+    tracing::info!(username = %user.username, user_id = %user.id, "login");
+    issue(state, &sid, refresh_token, user)
+}
+
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
+    let (sid, refresh_token, user) = sessions::rotate(state.db.conn(), refresh_token).await?;
+    issue(state, &sid, refresh_token, user)
+}
+
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
+    sessions::revoke_by_token(state.db.conn(), refresh_token).await
+}
+
+/// Changes the caller's own password; every session of theirs ends, this one included.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current_password: String,
+    new_password: String,
+) -> Result<()> {
+    if let Some(problem) = validate::password(&new_password) {
+        return Err(Error::field("new_password", problem));
+    }
+    let user = users::get(state.db.conn(), &principal.user_id).await?;
+    if !state
+        .hasher
+        .verify(current_password, Some(user.password_hash.clone()))
+        .await?
+    {
+        return Err(Error::field("current_password", "is incorrect"));
+    }
+    let hash = state.hasher.hash(new_password).await?;
+    let tx = state.db.begin_write().await?;
+    let version = user.version + 1;
+    let mut active = user.into_active_model();
+    active.password_hash = Set(hash);
+    active.version = Set(version);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&*tx).await?;
+    sessions::revoke_all_for_user(&*tx, &user.id, RevokeReason::PasswordChanged).await?;
+    tx.commit().await
+}
+
+fn issue(state: &AppState, sid: &str, refresh_token: String, user: user::Model) -> Result<Tokens> {
+    Ok(Tokens {
+        access_token: state.jwt.issue(&user.id, sid)?,
+        expires_in: state.jwt.ttl_secs(),
+        refresh_token,
+        user,
+    })
+}

@@ -1,0 +1,147 @@
+//! Command line and environment configuration (clap, every flag with an env fallback).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Switchboard: a single-binary admin backend with a live admin panel.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve` options, accepted without the subcommand too (serving is the default).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory for the SQLite database, the JWT secret and stored files.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://…` or `postgres://…`. Default: SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Log output format.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl GlobalArgs {
+    /// The configured database URL, or the default SQLite file inside the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchboard.db").display()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["admin", "viewer"])]
+        role: String,
+        /// Defaults to `<username>@localhost`.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a user's password (read from standard input); ends all their sessions.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// Options of the HTTP server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HMAC secret for access tokens. Default: generated once, kept in `<data-dir>/jwt_secret` (mode 0600).
+    #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_UPLOAD_BYTES", default_value_t = 1 << 30)]
+    pub max_upload_bytes: u64,
+    /// Largest accepted JSON request body, in bytes.
+    #[arg(long, env = "SWITCHBOARD_JSON_BODY_LIMIT_BYTES", default_value_t = 1 << 20)]
+    pub json_body_limit_bytes: usize,
+    /// Access token lifetime in seconds (at most 900).
+    #[arg(long, env = "SWITCHBOARD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token (session) lifetime in seconds.
+    #[arg(long, env = "SWITCHBOARD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins per username within the window before further attempts get 429.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOGIN_MAX_FAILURES_PER_USER",
+        default_value_t = 5
+    )]
+    pub login_max_failures_per_user: u32,
+    /// Failed logins per client address within the window before further attempts get 429.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOGIN_MAX_FAILURES_PER_IP",
+        default_value_t = 20
+    )]
+    pub login_max_failures_per_ip: u32,
+    /// Length of the failed-login window, in seconds.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOGIN_FAILURE_WINDOW_SECS",
+        default_value_t = 900
+    )]
+    pub login_failure_window_secs: u64,
+    /// Concurrent password hashes (argon2id); 0 = number of available cores.
+    #[arg(long, env = "SWITCHBOARD_HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: usize,
+    /// Database connection pool size.
+    #[arg(long, env = "SWITCHBOARD_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}

@@ -1,0 +1,169 @@
+//! `/api/users`: thin handlers — check access, call the service, shape the response.
+
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+use super::{
+    dto::{CreateUserRequest, UpdateUserRequest, User, UserPage},
+    service::{self, ListQuery},
+};
+use crate::{
+    app::AppState,
+    auth::guard::BearerAuth,
+    conditional::{etag, if_none_match_hits, parse_if_match},
+    error::ApiResult,
+    openapi::ApiTags,
+    pagination::PageParams,
+};
+
+pub struct UsersApi;
+
+#[derive(ApiResponse)]
+pub enum GetUserResponse {
+    /// The user; `ETag` carries its version.
+    #[oai(status = 200)]
+    Ok(Json<User>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` matched the current version.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum CreateUserResponse {
+    /// Created; `Location` is the new user's URL.
+    #[oai(status = 201)]
+    Created(
+        Json<User>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum UpdateUserResponse {
+    /// Updated (version incremented).
+    #[oai(status = 200)]
+    Ok(Json<User>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteUserResponse {
+    /// Deleted; the user's sessions ended with it.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// List users
+    ///
+    /// Paged; `q` searches username, email and display name (case-insensitive); `sort` is one of
+    /// username, email, display_name, role, created_at, updated_at, last_login_at, with `-` for
+    /// descending.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/users", method = "get", operation_id = "list_users")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        page: Query<Option<u64>>,
+        per_page: Query<Option<u64>>,
+        q: Query<Option<String>>,
+        sort: Query<Option<String>>,
+        /// `admin` or `viewer`
+        role: Query<Option<String>>,
+        disabled: Query<Option<bool>>,
+    ) -> ApiResult<Json<UserPage>> {
+        let paging = PageParams::parse(page.0, per_page.0)?;
+        let query = ListQuery {
+            q: q.0,
+            role: role.0,
+            disabled: disabled.0,
+            sort: sort.0,
+        };
+        let (items, total) = service::list(state.db.conn(), &query, paging).await?;
+        Ok(Json(UserPage {
+            items: items.into_iter().map(User::from).collect(),
+            total,
+            page: paging.page,
+            per_page: paging.per_page,
+        }))
+    }
+
+    /// Get a user
+    ///
+    /// Answers 304 when `If-None-Match` carries the current `ETag`.
+    #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        id: Path<String>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> ApiResult<GetUserResponse> {
+        let user = service::get(state.db.conn(), &id).await?;
+        let tag = etag(user.version);
+        if if_none_match_hits(if_none_match.as_deref(), user.version) {
+            return Ok(GetUserResponse::NotModified(tag));
+        }
+        Ok(GetUserResponse::Ok(Json(user.into()), tag))
+    }
+
+    /// Create a user (admin)
+    #[oai(path = "/users", method = "post", operation_id = "create_user")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<CreateUserRequest>,
+    ) -> ApiResult<CreateUserResponse> {
+        auth.0.require_admin()?;
+        let user = service::create(&state, body.0).await?;
+        let location = format!("/api/users/{}", user.id);
+        let tag = etag(user.version);
+        Ok(CreateUserResponse::Created(
+            Json(user.into()),
+            location,
+            tag,
+        ))
+    }
+
+    /// Update a user (admin)
+    ///
+    /// Partial: only the fields sent change. With `If-Match: "<version>"` a stale version is
+    /// refused with 412 and the current user, and nothing changes. Disabling, demoting or setting
+    /// a password ends the user's sessions. You cannot delete, demote or disable yourself or the
+    /// last enabled admin (409).
+    #[oai(path = "/users/:id", method = "patch", operation_id = "update_user")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<UpdateUserRequest>,
+    ) -> ApiResult<UpdateUserResponse> {
+        auth.0.require_admin()?;
+        let expected = parse_if_match(if_match.as_deref())?;
+        let user = service::update(&state, &auth.0, &id, body.0, expected).await?;
+        let tag = etag(user.version);
+        Ok(UpdateUserResponse::Ok(Json(user.into()), tag))
+    }
+
+    /// Delete a user (admin)
+    #[oai(path = "/users/:id", method = "delete", operation_id = "delete_user")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<DeleteUserResponse> {
+        auth.0.require_admin()?;
+        service::delete(&state, &auth.0, &id).await?;
+        Ok(DeleteUserResponse::Deleted)
+    }
+}

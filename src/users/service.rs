@@ -1,0 +1,391 @@
+//! User rules and persistence: the only code that reads or writes the `users` table.
+
+use chrono::Utc;
+use entity::user;
+use poem_openapi::types::MaybeUndefined;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+
+use super::{
+    Role,
+    dto::{CreateUserRequest, UpdateUserRequest, User},
+    validate::{self, Problems},
+};
+use crate::{
+    app::AppState,
+    auth::sessions::{self, Principal, RevokeReason},
+    error::{Error, Result},
+    pagination::{PageParams, contains_pattern, parse_sort},
+};
+
+/// Filters and paging of `GET /api/users`.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub sort: Option<String>,
+}
+
+const SORTABLE: &[(&str, user::Column)] = &[
+    ("username", user::Column::Username),
+    ("email", user::Column::EmailLower),
+    ("display_name", user::Column::DisplayName),
+    ("role", user::Column::Role),
+    ("created_at", user::Column::CreatedAt),
+    ("updated_at", user::Column::UpdatedAt),
+    ("last_login_at", user::Column::LastLoginAt),
+];
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    query: &ListQuery,
+    page: PageParams,
+) -> Result<(Vec<user::Model>, u64)> {
+    let (column, desc) = parse_sort(query.sort.as_deref(), SORTABLE, user::Column::Username)?;
+    let mut select = user::Entity::find();
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = contains_pattern(q);
+        let like = |col: user::Column| {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(like(user::Column::Username))
+                .add(like(user::Column::EmailLower))
+                .add(like(user::Column::DisplayName)),
+        );
+    }
+    if let Some(role) = query.role.as_deref() {
+        let role: Role = role
+            .parse()
+            .map_err(|_| Error::BadRequest("role must be 'admin' or 'viewer'".into()))?;
+        select = select.filter(user::Column::Role.eq(role.as_str()));
+    }
+    if let Some(disabled) = query.disabled {
+        select = select.filter(user::Column::Disabled.eq(disabled));
+    }
+    let total = select.clone().count(db).await?;
+    let order = if desc {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let items = select
+        .order_by(column, order.clone())
+        // Ties (equal timestamps, shared roles) still page deterministically.
+        .order_by(user::Column::Id, order)
+        .offset(page.offset())
+        .limit(page.per_page)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<user::Model> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?)
+}
+
+/// Validates and creates a user.
+pub async fn create(state: &AppState, req: CreateUserRequest) -> Result<user::Model> {
+    let mut problems = Problems::default();
+    problems.add("username", validate::username(&req.username));
+    problems.add("email", validate::email(&req.email));
+    problems.add("password", validate::password(&req.password));
+    if let Some(d) = &req.display_name {
+        problems.add("display_name", validate::display_name(d));
+    }
+    let role = validate::role(&req.role, &mut problems);
+    problems.into_result()?;
+    let role = role.ok_or_else(|| Error::Internal("role validated but missing".into()))?;
+
+    // Hash before taking the writer lock: hashing is the slow part.
+    let password_hash = state.hasher.hash(req.password).await?;
+    let tx = state.db.begin_write().await?;
+    ensure_unique(&*tx, None, Some(&req.username), Some(&req.email)).await?;
+    let now = Utc::now();
+    let model = user::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        username: Set(req.username),
+        email_lower: Set(req.email.to_lowercase()),
+        email: Set(req.email),
+        display_name: Set(req.display_name.filter(|d| !d.trim().is_empty())),
+        role: Set(role.as_str().to_owned()),
+        disabled: Set(false),
+        password_hash: Set(password_hash),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(None),
+    }
+    .insert(&*tx)
+    .await
+    .map_err(unique_violation)?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// Applies a partial update. `if_match` is the version the client last saw.
+pub async fn update(
+    state: &AppState,
+    actor: &Principal,
+    id: &str,
+    req: UpdateUserRequest,
+    if_match: Option<i64>,
+) -> Result<user::Model> {
+    let mut problems = Problems::default();
+    if let Some(u) = &req.username {
+        problems.add("username", validate::username(u));
+    }
+    if let Some(e) = &req.email {
+        problems.add("email", validate::email(e));
+    }
+    if let Some(p) = &req.password {
+        problems.add("password", validate::password(p));
+    }
+    if let MaybeUndefined::Value(d) = &req.display_name {
+        problems.add("display_name", validate::display_name(d));
+    }
+    let new_role = match &req.role {
+        Some(r) => validate::role(r, &mut problems),
+        None => None,
+    };
+    problems.into_result()?;
+
+    let password_hash = match req.password {
+        Some(p) => Some(state.hasher.hash(p).await?),
+        None => None,
+    };
+
+    let tx = state.db.begin_write().await?;
+    let current = user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if if_match.is_some_and(|v| v != current.version) {
+        return Err(Error::VersionMismatch {
+            current: User::from(current).to_json(),
+        });
+    }
+
+    let role = new_role.map_or(current.role.clone(), |r| r.as_str().to_owned());
+    let disabled = req.disabled.unwrap_or(current.disabled);
+    let display_name = match req.display_name {
+        MaybeUndefined::Undefined => current.display_name.clone(),
+        MaybeUndefined::Null => None,
+        MaybeUndefined::Value(d) => Some(d).filter(|d| !d.trim().is_empty()),
+    };
+    let username = req.username.unwrap_or_else(|| current.username.clone());
+    let email = req.email.unwrap_or_else(|| current.email.clone());
+
+    let demoted = current.role == Role::Admin.as_str() && role != Role::Admin.as_str();
+    let disabling = disabled && !current.disabled;
+    guard_admin_loss(
+        &*tx,
+        actor,
+        &current,
+        demoted || (disabling && current.role == Role::Admin.as_str()),
+        demoted || disabling,
+    )
+    .await?;
+
+    let username_changed = username != current.username;
+    let email_changed = email.to_lowercase() != current.email_lower;
+    ensure_unique(
+        &*tx,
+        Some(id),
+        username_changed.then_some(username.as_str()),
+        email_changed.then_some(email.as_str()),
+    )
+    .await?;
+
+    let unchanged = !username_changed
+        && email == current.email
+        && display_name == current.display_name
+        && role == current.role
+        && disabled == current.disabled
+        && password_hash.is_none();
+    if unchanged {
+        return Ok(current);
+    }
+
+    let version = current.version + 1;
+    let mut active = current.into_active_model();
+    active.username = Set(username);
+    active.email_lower = Set(email.to_lowercase());
+    active.email = Set(email);
+    active.display_name = Set(display_name);
+    active.role = Set(role);
+    active.disabled = Set(disabled);
+    if let Some(hash) = &password_hash {
+        active.password_hash = Set(hash.clone());
+    }
+    active.version = Set(version);
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&*tx).await.map_err(unique_violation)?;
+
+    let reason = if disabling {
+        Some(RevokeReason::Disabled)
+    } else if demoted {
+        Some(RevokeReason::Demoted)
+    } else if password_hash.is_some() {
+        Some(RevokeReason::PasswordChanged)
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        sessions::revoke_all_for_user(&*tx, &updated.id, reason).await?;
+    }
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()> {
+    let tx = state.db.begin_write().await?;
+    let current = user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    guard_admin_loss(
+        &*tx,
+        actor,
+        &current,
+        current.role == Role::Admin.as_str(),
+        true,
+    )
+    .await?;
+    // Sessions go with the row (ON DELETE CASCADE), so its tokens stop working at once.
+    user::Entity::delete_by_id(id).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a password by username (CLI) and ends the user's sessions.
+pub async fn set_password(state: &AppState, username: &str, password: String) -> Result<()> {
+    if let Some(problem) = validate::password(&password) {
+        return Err(Error::field("password", problem));
+    }
+    let hash = state.hasher.hash(password).await?;
+    let tx = state.db.begin_write().await?;
+    let current = find_by_username(&*tx, username)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    let version = current.version + 1;
+    let mut active = current.into_active_model();
+    active.password_hash = Set(hash);
+    active.version = Set(version);
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&*tx).await?;
+    sessions::revoke_all_for_user(&*tx, &updated.id, RevokeReason::PasswordChanged).await?;
+    tx.commit().await
+}
+
+/// Refuses a change that would lock the actor out or leave no enabled admin.
+/// `loses_admin`: the target stops being an enabled admin; `self_harm`: the change would be a
+/// lockout if the target is the actor (delete, demote, disable).
+async fn guard_admin_loss(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    target: &user::Model,
+    loses_admin: bool,
+    self_harm: bool,
+) -> Result<()> {
+    if self_harm && target.id == actor.user_id {
+        return Err(Error::conflict(
+            "self_lockout",
+            "you cannot delete, demote or disable your own account",
+        ));
+    }
+    if loses_admin && !target.disabled {
+        // Lock the enabled admins (PostgreSQL) so two concurrent demotions cannot both pass.
+        let admins: Vec<String> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Role.eq(Role::Admin.as_str()))
+            .filter(user::Column::Disabled.eq(false))
+            .lock_exclusive()
+            .into_tuple()
+            .all(db)
+            .await?;
+        if admins.iter().all(|id| *id == target.id) {
+            return Err(Error::conflict(
+                "last_admin",
+                "this is the last enabled admin; promote or enable another admin first",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_unique(
+    db: &impl ConnectionTrait,
+    except_id: Option<&str>,
+    username: Option<&str>,
+    email: Option<&str>,
+) -> Result<()> {
+    let not_self = |mut cond: Condition| {
+        if let Some(id) = except_id {
+            cond = cond.add(user::Column::Id.ne(id));
+        }
+        cond
+    };
+    if let Some(u) = username {
+        let taken = user::Entity::find()
+            .filter(not_self(Condition::all().add(user::Column::Username.eq(u))))
+            .count(db)
+            .await?;
+        if taken > 0 {
+            return Err(Error::conflict(
+                "username_taken",
+                format!("username '{u}' is already taken"),
+            ));
+        }
+    }
+    if let Some(e) = email {
+        let taken = user::Entity::find()
+            .filter(not_self(
+                Condition::all().add(user::Column::EmailLower.eq(e.to_lowercase())),
+            ))
+            .count(db)
+            .await?;
+        if taken > 0 {
+            return Err(Error::conflict(
+                "email_taken",
+                "that email address is already in use",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A concurrent insert can still hit the unique index: answer 409, not 500.
+fn unique_violation(err: sea_orm::DbErr) -> Error {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email") => {
+            Error::conflict("email_taken", "that email address is already in use")
+        }
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            Error::conflict("username_taken", "that username is already taken")
+        }
+        _ => Error::Db(err),
+    }
+}
