@@ -7,8 +7,10 @@ use poem::{
     listener::{Acceptor, TcpAcceptor},
 };
 
+use sea_orm::DbBackend;
+
 use crate::{
-    auth::{jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
+    auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
     bootstrap,
     config::{GlobalArgs, ServeArgs},
     db::Db,
@@ -33,6 +35,8 @@ pub struct Inner {
     pub db: Db,
     pub jwt: JwtKeys,
     pub hasher: PasswordHasher,
+    /// Resolved sessions; on only where this process sees every write (SQLite).
+    pub principals: PrincipalCache,
     pub user_throttle: Throttle,
     pub ip_throttle: Throttle,
     pub settings: Settings,
@@ -49,6 +53,7 @@ impl AppState {
     /// Connects, migrates, bootstraps the first admin and loads the JWT secret.
     pub async fn init(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Self> {
         let db = Db::connect(&global.database_url(), args.db_pool_size).await?;
+        let cache_sessions = db.backend() == DbBackend::Sqlite;
         db.migrate().await?;
         let hasher = PasswordHasher::new(args.hash_concurrency)?;
         bootstrap::ensure_admin(&db, &hasher).await?;
@@ -57,6 +62,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             db,
             jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
+            principals: PrincipalCache::new(cache_sessions),
             hasher,
             user_throttle: Throttle::new(args.login_max_failures_per_user, window),
             ip_throttle: Throttle::new(args.login_max_failures_per_ip, window),
@@ -77,6 +83,7 @@ impl AppState {
         Self(Arc::new(Inner {
             db,
             jwt: JwtKeys::new(unused_secret.as_bytes(), 60),
+            principals: PrincipalCache::new(false),
             hasher,
             user_throttle: Throttle::new(1, window),
             ip_throttle: Throttle::new(1, window),

@@ -46,13 +46,12 @@ impl std::ops::Deref for WriteTx {
 impl Db {
     /// Connect (creating the SQLite file and its directory when needed).
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
-        if let Some(path) = sqlite_path(url) {
-            if let Some(dir) = Path::new(&path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)?;
-            }
+        if let Some(dir) = sqlite_path(url)
+            .as_deref()
+            .and_then(|p| Path::new(p).parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)?;
         }
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.max_connections(pool_size.max(1))

@@ -7,6 +7,11 @@ use switchboard::{
     telemetry,
 };
 
+/// mimalloc: markedly less time in the allocator than glibc malloc under many small
+/// per-request allocations (see docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Cli::parse();

@@ -552,7 +552,7 @@ async fn no_password_material_in_any_response() {
         .await
         .expect_status(200);
     let login = app.login("scanned", new_pw).await;
-    let (access, refresh_token) = assert_token_pair(&login);
+    let (_, refresh_token) = assert_token_pair(&login);
     let refreshed = refresh(&app, &refresh_token).await;
     refreshed.expect_status(200);
     let access = refreshed.access_token();

@@ -66,6 +66,16 @@ async fn wrong_json_types_are_400() {
         )
         .await;
     assert_error(&resp, 400, "bad_request");
+    // Numbers and booleans are not strings either (no silent coercion).
+    let resp = app
+        .post(
+            "/api/users",
+            &app.admin_token,
+            &json!({"username": 12345, "email": "numeric@example.com",
+                    "password": 123456789, "role": "viewer"}),
+        )
+        .await;
+    assert_error(&resp, 400, "bad_request");
     let resp = app
         .post_anon("/api/auth/login", &json!({"username": 5, "password": "x"}))
         .await;

@@ -90,6 +90,23 @@ fn normalize(path: &str) -> String {
     out
 }
 
+/// Path prefixes under which `paths` are served: "" plus the path of each `servers[].url`
+/// (OpenAPI paths are relative to the server URL, e.g. `servers: [{"url": "/api"}]`).
+fn server_path_prefixes(doc: &Value) -> Vec<String> {
+    let mut prefixes = vec![String::new()];
+    for server in doc["servers"].as_array().into_iter().flatten() {
+        let Some(url) = server["url"].as_str() else {
+            continue;
+        };
+        let path = match reqwest::Url::parse(url) {
+            Ok(absolute) => absolute.path().to_owned(),
+            Err(_) => url.to_owned(),
+        };
+        prefixes.push(path.trim_end_matches('/').to_owned());
+    }
+    prefixes
+}
+
 /// The operation object for `path` + `method`; panics with the list of documented paths.
 #[track_caller]
 fn operation<'a>(doc: &'a Value, path: &str, method: &str) -> &'a Value {
@@ -97,9 +114,14 @@ fn operation<'a>(doc: &'a Value, path: &str, method: &str) -> &'a Value {
         .as_object()
         .unwrap_or_else(|| panic!("document has no paths object"));
     let wanted = normalize(path);
+    let prefixes = server_path_prefixes(doc);
     let item = paths
         .iter()
-        .find(|(p, _)| normalize(p) == wanted)
+        .find(|(p, _)| {
+            prefixes
+                .iter()
+                .any(|prefix| normalize(&format!("{prefix}{p}")) == wanted)
+        })
         .map(|(_, item)| item)
         .unwrap_or_else(|| {
             panic!(
@@ -115,6 +137,25 @@ fn operation<'a>(doc: &'a Value, path: &str, method: &str) -> &'a Value {
         item.as_object().map(|o| o.keys().collect::<Vec<_>>())
     );
     op
+}
+
+/// The schema of the JSON media type of a request body or response object (`Null` if none).
+/// Accepts media type keys with parameters, e.g. `application/json; charset=utf-8`.
+fn json_schema(body: &Value) -> &Value {
+    body["content"]
+        .as_object()
+        .and_then(|content| {
+            content
+                .iter()
+                .find(|(media_type, _)| {
+                    media_type
+                        .split(';')
+                        .next()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+                })
+                .map(|(_, media)| &media["schema"])
+        })
+        .unwrap_or(&Value::Null)
 }
 
 /// Follows a local `$ref` (`#/components/...`).
@@ -205,9 +246,8 @@ async fn openapi_declares_bearer_security_on_protected_operations() {
         let requires_bearer = security.is_some_and(|reqs| {
             !reqs.is_empty()
                 && reqs.iter().all(|req| {
-                    req.as_object().is_some_and(|r| {
-                        !r.is_empty() && r.keys().any(|k| schemes.contains(k))
-                    })
+                    req.as_object()
+                        .is_some_and(|r| !r.is_empty() && r.keys().any(|k| schemes.contains(k)))
                 })
         });
         if *protected {
@@ -243,7 +283,7 @@ async fn openapi_documents_error_statuses() {
             let response = resolve(&doc, response);
             if status.starts_with('4') {
                 // Error responses carry the JSON envelope.
-                let schema = &response["content"]["application/json"]["schema"];
+                let schema = json_schema(response);
                 assert!(
                     schema.is_object(),
                     "{method} {path} {status} should have an application/json body schema: {response}"
@@ -266,15 +306,12 @@ async fn openapi_documents_bodies_and_user_schema() {
         let op = operation(&doc, path, method);
         let body = resolve(&doc, &op["requestBody"]);
         assert!(
-            body["content"]["application/json"]["schema"].is_object(),
+            json_schema(body).is_object(),
             "{method} {path} should document an application/json request body: {body}"
         );
     }
     let create = operation(&doc, "/api/users", "post");
-    let create_props = property_names(
-        &doc,
-        &resolve(&doc, &create["requestBody"])["content"]["application/json"]["schema"],
-    );
+    let create_props = property_names(&doc, json_schema(resolve(&doc, &create["requestBody"])));
     for field in ["username", "email", "password", "role"] {
         assert!(
             create_props.iter().any(|p| p == field),
@@ -285,7 +322,7 @@ async fn openapi_documents_bodies_and_user_schema() {
     // The User response schema: every field, no password material.
     let get = operation(&doc, "/api/users/{id}", "get");
     let ok = resolve(&doc, &get["responses"]["200"]);
-    let user_props = property_names(&doc, &ok["content"]["application/json"]["schema"]);
+    let user_props = property_names(&doc, json_schema(ok));
     for field in [
         "id",
         "username",
@@ -313,7 +350,7 @@ async fn openapi_documents_bodies_and_user_schema() {
 
     let list = operation(&doc, "/api/users", "get");
     let list_ok = resolve(&doc, &list["responses"]["200"]);
-    let list_props = property_names(&doc, &list_ok["content"]["application/json"]["schema"]);
+    let list_props = property_names(&doc, json_schema(list_ok));
     for field in ["items", "total", "page", "per_page"] {
         assert!(
             list_props.iter().any(|p| p == field),

@@ -47,6 +47,15 @@ async fn patch_if_match(app: &TestApp, user: &Value, if_match: &str, body: &Valu
     .await
 }
 
+/// The server's ERROR/WARN log lines, for failure messages.
+fn server_errors(app: &TestApp) -> String {
+    app.logs()
+        .into_iter()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[track_caller]
 fn assert_sorted(values: &[String], descending: bool, what: &str) {
     let mut expected = values.to_vec();
@@ -955,9 +964,11 @@ async fn concurrent_mutual_removal_keeps_an_admin() {
                 assert!(
                     (r.status.as_u16() == 409 && code == "last_admin")
                         || (r.status.as_u16() == 401 && code == "unauthorized"),
-                    "round {round} ({op}): loser should get 409 last_admin or 401, got {} {}",
+                    "round {round} ({op}): loser should get 409 last_admin or 401, got {} {}\n\
+                     server errors:\n{}",
                     r.status,
-                    r.text
+                    r.text,
+                    server_errors(&app)
                 );
                 assert_envelope(r);
             }

@@ -19,9 +19,15 @@ async fn check_token(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
         .data::<AppState>()
         .ok_or_else(|| to_poem(Error::Internal("application state missing".into())))?;
     let claims = state.jwt.verify(&bearer.token).map_err(to_poem)?;
-    sessions::principal(state.db.conn(), &claims.sid, &claims.sub)
+    if let Some(p) = state.principals.get(&claims.sid, &claims.sub) {
+        return Ok(p);
+    }
+    let epoch = state.principals.epoch();
+    let (principal, expires_at) = sessions::principal(state.db.conn(), &claims.sid, &claims.sub)
         .await
-        .map_err(to_poem)
+        .map_err(to_poem)?;
+    state.principals.insert(epoch, principal.clone(), expires_at);
+    Ok(principal)
 }
 
 fn to_poem(err: Error) -> poem::Error {

@@ -2,6 +2,7 @@
 //! that resolves every request's access token to a [`sessions::Principal`].
 
 pub mod api;
+pub mod cache;
 pub mod guard;
 pub mod jwt;
 pub mod password;

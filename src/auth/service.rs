@@ -80,12 +80,24 @@ pub async fn login(
 }
 
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
-    let (sid, refresh_token, user) = sessions::rotate(state.db.conn(), refresh_token).await?;
-    issue(state, &sid, refresh_token, user)
+    match sessions::rotate(state.db.conn(), refresh_token).await {
+        Ok((sid, next, user)) => issue(state, &sid, next, user),
+        Err(e) => {
+            // A refused refresh may have revoked the session (reuse): drop it from the cache.
+            if let Some(sid) = sessions::session_id_of(refresh_token) {
+                state.principals.invalidate_session(sid);
+            }
+            Err(e)
+        }
+    }
 }
 
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
-    sessions::revoke_by_token(state.db.conn(), refresh_token).await
+    sessions::revoke_by_token(state.db.conn(), refresh_token).await?;
+    if let Some(sid) = sessions::session_id_of(refresh_token) {
+        state.principals.invalidate_session(sid);
+    }
+    Ok(())
 }
 
 /// Changes the caller's own password; every session of theirs ends, this one included.
@@ -115,7 +127,9 @@ pub async fn change_password(
     active.updated_at = Set(Utc::now());
     let user = active.update(&*tx).await?;
     sessions::revoke_all_for_user(&*tx, &user.id, RevokeReason::PasswordChanged).await?;
-    tx.commit().await
+    tx.commit().await?;
+    state.principals.invalidate_user(&user.id);
+    Ok(())
 }
 
 fn issue(state: &AppState, sid: &str, refresh_token: String, user: user::Model) -> Result<Tokens> {

@@ -213,13 +213,18 @@ pub async fn revoke_all_for_user(
     Ok(res.rows_affected)
 }
 
-/// Resolves a verified access token's session to the principal, refusing revoked or expired
-/// sessions and disabled users.
+/// The session id inside a refresh token, if it has the right shape.
+pub fn session_id_of(token: &str) -> Option<&str> {
+    split_token(token).map(|(sid, _)| sid)
+}
+
+/// Resolves a verified access token's session to the principal and the session's expiry,
+/// refusing revoked or expired sessions and disabled users.
 pub async fn principal(
     db: &impl ConnectionTrait,
     session_id: &str,
     user_id: &str,
-) -> Result<Principal> {
+) -> Result<(Principal, chrono::DateTime<Utc>)> {
     let denied = Error::Unauthorized("session ended, log in again");
     let Some((sess, Some(user))) = session::Entity::find_by_id(session_id)
         .find_also_related(user::Entity)
@@ -239,10 +244,11 @@ pub async fn principal(
         .role
         .parse()
         .map_err(|_| Error::Internal(format!("bad role in database: {}", user.role)))?;
-    Ok(Principal {
+    let principal = Principal {
         user_id: user.id,
         username: user.username,
         role,
         session_id: sess.id,
-    })
+    };
+    Ok((principal, sess.expires_at))
 }

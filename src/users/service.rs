@@ -255,6 +255,8 @@ pub async fn update(
         sessions::revoke_all_for_user(&*tx, &updated.id, reason).await?;
     }
     tx.commit().await?;
+    // Role and name live in cached principals too, so any change drops them.
+    state.principals.invalidate_user(&updated.id);
     Ok(updated)
 }
 
@@ -276,6 +278,7 @@ pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()>
     // Sessions go with the row (ON DELETE CASCADE), so its tokens stop working at once.
     user::Entity::delete_by_id(id).exec(&*tx).await?;
     tx.commit().await?;
+    state.principals.invalidate_user(id);
     Ok(())
 }
 
@@ -296,7 +299,9 @@ pub async fn set_password(state: &AppState, username: &str, password: String) ->
     active.updated_at = Set(Utc::now());
     let updated = active.update(&*tx).await?;
     sessions::revoke_all_for_user(&*tx, &updated.id, RevokeReason::PasswordChanged).await?;
-    tx.commit().await
+    tx.commit().await?;
+    state.principals.invalidate_user(&updated.id);
+    Ok(())
 }
 
 /// Refuses a change that would lock the actor out or leave no enabled admin.
