@@ -13,7 +13,7 @@ use crate::{
 };
 
 pub async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
-    let db = Db::connect(&global.database_url(), 1).await?;
+    let db = Db::connect(&global.database_url(), Some(1)).await?;
     db.migrate().await?;
     db.close().await;
     println!("migrations applied");
@@ -36,7 +36,7 @@ fn read_password() -> anyhow::Result<String> {
 
 pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
     let password = read_password()?;
-    let db = Db::connect(&global.database_url(), 2).await?;
+    let db = Db::connect(&global.database_url(), Some(2)).await?;
     db.migrate().await?;
     let state = crate::app::AppState::for_cli(db, PasswordHasher::new(1)?);
     let result = match cmd {

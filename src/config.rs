@@ -138,9 +138,10 @@ pub struct ServeArgs {
     /// Concurrent password hashes (argon2id); 0 = number of available cores.
     #[arg(long, env = "SWITCHBOARD_HASH_CONCURRENCY", default_value_t = 0)]
     pub hash_concurrency: usize,
-    /// Database connection pool size.
-    #[arg(long, env = "SWITCHBOARD_DB_POOL_SIZE", default_value_t = 16)]
-    pub db_pool_size: u32,
+    /// Database connection pool size. Default: 4 on SQLite (one writer at a time; a few readers
+    /// are fastest), 16 on PostgreSQL.
+    #[arg(long, env = "SWITCHBOARD_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

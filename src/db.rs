@@ -44,8 +44,11 @@ impl std::ops::Deref for WriteTx {
 }
 
 impl Db {
-    /// Connect (creating the SQLite file and its directory when needed).
-    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+    /// Connect (creating the SQLite file and its directory when needed). `pool_size` defaults
+    /// by backend.
+    pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self> {
+        let sqlite = sqlite_path(url).is_some() || url.starts_with("sqlite:");
+        let pool_size = pool_size.unwrap_or(if sqlite { 4 } else { 16 });
         if let Some(dir) = sqlite_path(url)
             .as_deref()
             .and_then(|p| Path::new(p).parent())

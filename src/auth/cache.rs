@@ -129,7 +129,11 @@ mod tests {
     #[test]
     fn disabled_cache_never_answers() {
         let cache = PrincipalCache::new(false);
-        cache.insert(cache.epoch(), principal("s1", "u1"), Utc::now() + chrono::Duration::hours(1));
+        cache.insert(
+            cache.epoch(),
+            principal("s1", "u1"),
+            Utc::now() + chrono::Duration::hours(1),
+        );
         assert!(cache.get("s1", "u1").is_none());
     }
 }

@@ -26,7 +26,9 @@ async fn check_token(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let (principal, expires_at) = sessions::principal(state.db.conn(), &claims.sid, &claims.sub)
         .await
         .map_err(to_poem)?;
-    state.principals.insert(epoch, principal.clone(), expires_at);
+    state
+        .principals
+        .insert(epoch, principal.clone(), expires_at);
     Ok(principal)
 }
 

@@ -1,5 +1,5 @@
-//! argon2id hashing on blocking threads, behind a semaphore so a burst of logins can neither
-//! block the async runtime nor take every core away from other requests.
+//! argon2id hashing on a small pool of dedicated, lower-priority threads, so a burst of logins
+//! can neither block the async runtime nor take the cores away from other requests.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 
@@ -16,9 +16,17 @@ const MEMORY_KIB: u32 = 19 * 1024;
 const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
 
+/// Nice value of the hashing threads: under full load they get roughly a tenth of a core
+/// each, so request latency stays flat while logins slow down instead.
+const HASH_THREAD_NICE: i32 = 10;
+/// Hash requests waiting for a thread; past this, callers wait (asynchronously) to enqueue.
+const QUEUE: usize = 256;
+
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: flume::Sender<Job>,
     /// Verified against when the user does not exist, so unknown users cost the same time.
     dummy_hash: Arc<String>,
 }
@@ -48,26 +56,44 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 }
 
 impl PasswordHasher {
-    /// `concurrency` = how many hashes may run at once (0 = available cores).
+    /// `concurrency` = hashing threads, i.e. hashes at once (0 = available cores).
     pub fn new(concurrency: usize) -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let permits = if concurrency == 0 { cores } else { concurrency };
+        let threads = if concurrency == 0 { cores } else { concurrency };
+        let (jobs, queue) = flume::bounded::<Job>(QUEUE);
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    // Best effort: without permission to renice, hashing still works.
+                    let tid = rustix::thread::gettid();
+                    let _ = rustix::process::setpriority_process(Some(tid), HASH_THREAD_NICE);
+                    // Ends when every sender (every hasher clone) is gone.
+                    while let Ok(job) = queue.recv() {
+                        job();
+                    }
+                })?;
+        }
         let dummy_hash = hash_blocking(&uuid::Uuid::new_v4().to_string())?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits)),
+            jobs,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(f());
+        });
+        self.jobs
+            .send_async(job)
             .await
-            .map_err(|_| Error::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(f)
+            .map_err(|_| Error::Internal("password hasher stopped".into()))?;
+        result
             .await
-            .map_err(|e| Error::Internal(format!("password task failed: {e}")))
+            .map_err(|_| Error::Internal("password hashing thread failed".into()))
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {

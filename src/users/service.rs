@@ -69,12 +69,14 @@ pub async fn list(
     if let Some(disabled) = query.disabled {
         select = select.filter(user::Column::Disabled.eq(disabled));
     }
-    let total = select.clone().count(db).await?;
     let order = if desc {
         sea_orm::Order::Desc
     } else {
         sea_orm::Order::Asc
     };
+    // Two queries, not `COUNT(*) OVER ()`: the window would make SQLite materialise and sort
+    // every match instead of walking the index for one page.
+    let total = select.clone().count(db).await?;
     let items = select
         .order_by(column, order.clone())
         // Ties (equal timestamps, shared roles) still page deterministically.
