@@ -9,7 +9,7 @@ use crate::{
     config::{GlobalArgs, UserCommand},
     db::Db,
     error::Error,
-    users::{dto::CreateUserRequest, service},
+    users::service::{self, NewUser},
 };
 
 pub async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
@@ -49,7 +49,7 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
             let email = email.unwrap_or_else(|| format!("{username}@switchboard.local"));
             service::create(
                 &state,
-                CreateUserRequest {
+                NewUser {
                     username: username.clone(),
                     email,
                     display_name,

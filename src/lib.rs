@@ -18,5 +18,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod secret;
+pub mod strict;
 pub mod telemetry;
 pub mod users;

@@ -4,29 +4,31 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{guard::BearerAuth, service};
-use crate::{app::AppState, error::ApiResult, openapi::ApiTags, users::dto::User};
+use crate::{
+    app::AppState, error::ApiResult, openapi::ApiTags, strict::StrictString, users::dto::User,
+};
 
 pub struct AuthApi;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
+    pub username: StrictString,
+    pub password: StrictString,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: StrictString,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
-    pub current_password: String,
+    pub current_password: StrictString,
     /// At least 8 characters.
-    pub new_password: String,
+    pub new_password: StrictString,
 }
 
 /// Tokens for a session: a short-lived access token and a single-use refresh token.
@@ -80,7 +82,7 @@ impl AuthApi {
             .header(poem::http::header::USER_AGENT)
             .map(str::to_owned);
         let LoginRequest { username, password } = body.0;
-        let tokens = service::login(&state, &username, password, ip, ua).await?;
+        let tokens = service::login(&state, &username, password.into_inner(), ip, ua).await?;
         Ok(Json(tokens.into()))
     }
 
@@ -136,7 +138,13 @@ impl AuthApi {
             current_password,
             new_password,
         } = body.0;
-        service::change_password(&state, &auth.0, current_password, new_password).await?;
+        service::change_password(
+            &state,
+            &auth.0,
+            current_password.into_inner(),
+            new_password.into_inner(),
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 }

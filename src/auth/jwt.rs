@@ -15,6 +15,8 @@ pub struct Claims {
     pub sub: String,
     /// Session id: revoking the session revokes the token.
     pub sid: String,
+    /// Unique per token, so two tokens issued in the same second still differ.
+    pub jti: String,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -50,6 +52,7 @@ impl JwtKeys {
         let claims = Claims {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
             iat: now,
             nbf: now,
             exp: now + self.ttl_secs as i64,

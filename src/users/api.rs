@@ -122,7 +122,7 @@ impl UsersApi {
         body: Json<CreateUserRequest>,
     ) -> ApiResult<CreateUserResponse> {
         auth.0.require_admin()?;
-        let user = service::create(&state, body.0).await?;
+        let user = service::create(&state, body.0.into()).await?;
         let location = format!("/api/users/{}", user.id);
         let tag = etag(user.version);
         Ok(CreateUserResponse::Created(
@@ -149,7 +149,7 @@ impl UsersApi {
     ) -> ApiResult<UpdateUserResponse> {
         auth.0.require_admin()?;
         let expected = parse_if_match(if_match.as_deref())?;
-        let user = service::update(&state, &auth.0, &id, body.0, expected).await?;
+        let user = service::update(&state, &auth.0, &id, body.0.into(), expected).await?;
         let tag = etag(user.version);
         Ok(UpdateUserResponse::Ok(Json(user.into()), tag))
     }

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use poem_openapi::{Object, types::MaybeUndefined};
 
+use super::service::{NewUser, UserChanges};
+use crate::strict::StrictString;
+
 /// A user as every API response shows it; never any password material.
 #[derive(Debug, Clone, Object)]
 pub struct User {
@@ -48,28 +51,57 @@ impl User {
 #[oai(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// 3–32 characters of `a-z 0-9 _ . -`, unique.
-    pub username: String,
+    pub username: StrictString,
     /// Unique, compared case-insensitively.
-    pub email: String,
-    pub display_name: Option<String>,
+    pub email: StrictString,
+    pub display_name: Option<StrictString>,
     /// At least 8 characters.
-    pub password: String,
+    pub password: StrictString,
     /// `admin` or `viewer`.
-    pub role: String,
+    pub role: StrictString,
 }
 
 /// Partial update: only the fields present change. `display_name: null` clears it.
 #[derive(Debug, Clone, Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub display_name: MaybeUndefined<String>,
+    pub username: Option<StrictString>,
+    pub email: Option<StrictString>,
+    pub display_name: MaybeUndefined<StrictString>,
     /// `admin` or `viewer`.
-    pub role: Option<String>,
+    pub role: Option<StrictString>,
     pub disabled: Option<bool>,
     /// Sets a new password and ends all the user's sessions.
-    pub password: Option<String>,
+    pub password: Option<StrictString>,
+}
+
+impl From<CreateUserRequest> for NewUser {
+    fn from(r: CreateUserRequest) -> Self {
+        Self {
+            username: r.username.into_inner(),
+            email: r.email.into_inner(),
+            display_name: r.display_name.map(StrictString::into_inner),
+            password: r.password.into_inner(),
+            role: r.role.into_inner(),
+        }
+    }
+}
+
+impl From<UpdateUserRequest> for UserChanges {
+    fn from(r: UpdateUserRequest) -> Self {
+        Self {
+            username: r.username.map(StrictString::into_inner),
+            email: r.email.map(StrictString::into_inner),
+            display_name: match r.display_name {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(d.into_inner())),
+            },
+            role: r.role.map(StrictString::into_inner),
+            disabled: r.disabled,
+            password: r.password.map(StrictString::into_inner),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Object)]

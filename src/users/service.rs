@@ -2,7 +2,6 @@
 
 use chrono::Utc;
 use entity::user;
-use poem_openapi::types::MaybeUndefined;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -11,7 +10,7 @@ use sea_orm::{
 
 use super::{
     Role,
-    dto::{CreateUserRequest, UpdateUserRequest, User},
+    dto::User,
     validate::{self, Problems},
 };
 use crate::{
@@ -20,6 +19,27 @@ use crate::{
     error::{Error, Result},
     pagination::{PageParams, contains_pattern, parse_sort},
 };
+
+/// A user to create (already parsed, not yet validated).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub password: String,
+    pub role: String,
+}
+
+/// A partial update: `None` leaves a field as it is; `display_name: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
 
 /// Filters and paging of `GET /api/users`.
 #[derive(Debug, Default)]
@@ -106,7 +126,7 @@ pub async fn find_by_username(
 }
 
 /// Validates and creates a user.
-pub async fn create(state: &AppState, req: CreateUserRequest) -> Result<user::Model> {
+pub async fn create(state: &AppState, req: NewUser) -> Result<user::Model> {
     let mut problems = Problems::default();
     problems.add("username", validate::username(&req.username));
     problems.add("email", validate::email(&req.email));
@@ -149,7 +169,7 @@ pub async fn update(
     state: &AppState,
     actor: &Principal,
     id: &str,
-    req: UpdateUserRequest,
+    req: UserChanges,
     if_match: Option<i64>,
 ) -> Result<user::Model> {
     let mut problems = Problems::default();
@@ -162,7 +182,7 @@ pub async fn update(
     if let Some(p) = &req.password {
         problems.add("password", validate::password(p));
     }
-    if let MaybeUndefined::Value(d) = &req.display_name {
+    if let Some(Some(d)) = &req.display_name {
         problems.add("display_name", validate::display_name(d));
     }
     let new_role = match &req.role {
@@ -177,6 +197,11 @@ pub async fn update(
     };
 
     let tx = state.db.begin_write().await?;
+    let admins = if req.role.is_some() || req.disabled.is_some() {
+        Some(lock_enabled_admins(&*tx).await?)
+    } else {
+        None
+    };
     let current = user::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&*tx)
@@ -191,9 +216,9 @@ pub async fn update(
     let role = new_role.map_or(current.role.clone(), |r| r.as_str().to_owned());
     let disabled = req.disabled.unwrap_or(current.disabled);
     let display_name = match req.display_name {
-        MaybeUndefined::Undefined => current.display_name.clone(),
-        MaybeUndefined::Null => None,
-        MaybeUndefined::Value(d) => Some(d).filter(|d| !d.trim().is_empty()),
+        None => current.display_name.clone(),
+        Some(None) => None,
+        Some(Some(d)) => Some(d).filter(|d| !d.trim().is_empty()),
     };
     let username = req.username.unwrap_or_else(|| current.username.clone());
     let email = req.email.unwrap_or_else(|| current.email.clone());
@@ -201,13 +226,12 @@ pub async fn update(
     let demoted = current.role == Role::Admin.as_str() && role != Role::Admin.as_str();
     let disabling = disabled && !current.disabled;
     guard_admin_loss(
-        &*tx,
         actor,
         &current,
+        admins.as_deref(),
         demoted || (disabling && current.role == Role::Admin.as_str()),
         demoted || disabling,
-    )
-    .await?;
+    )?;
 
     let username_changed = username != current.username;
     let email_changed = email.to_lowercase() != current.email_lower;
@@ -264,19 +288,19 @@ pub async fn update(
 
 pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()> {
     let tx = state.db.begin_write().await?;
+    let admins = lock_enabled_admins(&*tx).await?;
     let current = user::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&*tx)
         .await?
         .ok_or(Error::NotFound("user"))?;
     guard_admin_loss(
-        &*tx,
         actor,
         &current,
+        Some(&admins),
         current.role == Role::Admin.as_str(),
         true,
-    )
-    .await?;
+    )?;
     // Sessions go with the row (ON DELETE CASCADE), so its tokens stop working at once.
     user::Entity::delete_by_id(id).exec(&*tx).await?;
     tx.commit().await?;
@@ -306,13 +330,31 @@ pub async fn set_password(state: &AppState, username: &str, password: String) ->
     Ok(())
 }
 
+/// Locks the enabled admins' rows, in id order, before any other row (PostgreSQL; SQLite
+/// writers are already serialised). Every write that may remove an admin takes these locks first
+/// and in the same order, so concurrent demotions queue instead of deadlocking, and the second
+/// one sees the first one's result.
+async fn lock_enabled_admins(db: &impl ConnectionTrait) -> Result<Vec<String>> {
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Disabled.eq(false))
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Refuses a change that would lock the actor out or leave no enabled admin.
 /// `loses_admin`: the target stops being an enabled admin; `self_harm`: the change would be a
-/// lockout if the target is the actor (delete, demote, disable).
-async fn guard_admin_loss(
-    db: &impl ConnectionTrait,
+/// lockout if the target is the actor (delete, demote, disable). `admins`: the enabled admins,
+/// locked by [`lock_enabled_admins`] (present whenever `loses_admin` can be true).
+fn guard_admin_loss(
     actor: &Principal,
     target: &user::Model,
+    admins: Option<&[String]>,
     loses_admin: bool,
     self_harm: bool,
 ) -> Result<()> {
@@ -322,23 +364,14 @@ async fn guard_admin_loss(
             "you cannot delete, demote or disable your own account",
         ));
     }
-    if loses_admin && !target.disabled {
-        // Lock the enabled admins (PostgreSQL) so two concurrent demotions cannot both pass.
-        let admins: Vec<String> = user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::Role.eq(Role::Admin.as_str()))
-            .filter(user::Column::Disabled.eq(false))
-            .lock_exclusive()
-            .into_tuple()
-            .all(db)
-            .await?;
-        if admins.iter().all(|id| *id == target.id) {
-            return Err(Error::conflict(
-                "last_admin",
-                "this is the last enabled admin; promote or enable another admin first",
-            ));
-        }
+    if loses_admin
+        && !target.disabled
+        && admins.is_some_and(|a| a.iter().all(|id| *id == target.id))
+    {
+        return Err(Error::conflict(
+            "last_admin",
+            "this is the last enabled admin; promote or enable another admin first",
+        ));
     }
     Ok(())
 }
