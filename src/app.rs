@@ -6,7 +6,6 @@ use poem::{
     EndpointExt, Route, Server, get,
     listener::{Acceptor, TcpAcceptor},
 };
-
 use sea_orm::DbBackend;
 
 use crate::{
@@ -14,9 +13,18 @@ use crate::{
     bootstrap,
     config::{GlobalArgs, ServeArgs},
     db::Db,
-    health,
+    error::Result,
+    health, metrics,
     middleware::{BodyLimit, ErrorEnvelope},
-    openapi, secret,
+    openapi,
+    realtime::{
+        self, ConnTracker, asyncapi,
+        cluster::Cluster,
+        event::{Actor, CloseCode, EventType},
+        hub::{Hub, Revoke},
+        ws,
+    },
+    secret,
 };
 
 /// Settings services need at run time.
@@ -40,6 +48,10 @@ pub struct Inner {
     pub user_throttle: Throttle,
     pub ip_throttle: Throttle,
     pub settings: Settings,
+    pub hub: Hub,
+    pub cluster: Cluster,
+    pub realtime: realtime::Settings,
+    pub ws_tracker: ConnTracker,
 }
 
 impl Deref for AppState {
@@ -50,17 +62,28 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Connects, migrates, bootstraps the first admin and loads the JWT secret.
+    /// Connects, migrates, bootstraps the first admin, loads the JWT secret and starts the hub.
     pub async fn init(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Self> {
-        let db = Db::connect(&global.database_url(), args.db_pool_size).await?;
-        let cache_sessions = db.backend() == DbBackend::Sqlite;
+        let url = global.database_url();
+        let db = Db::connect(&url, args.db_pool_size).await?;
         db.migrate().await?;
         let hasher = PasswordHasher::new(args.hash_concurrency)?;
         bootstrap::ensure_admin(&db, &hasher).await?;
         let secret = secret::jwt_secret(&global.data_dir, args.jwt_secret.as_deref())?;
         let window = Duration::from_secs(args.login_failure_window_secs);
+        let realtime = realtime::Settings {
+            auth_timeout: Duration::from_secs(args.ws_auth_timeout_secs),
+            queue_capacity: args.ws_queue_capacity,
+            retention_count: args.event_retention_count,
+            retention_days: args.event_retention_days,
+            sweep_interval: Duration::from_secs(args.event_sweep_interval_secs),
+        };
+        let cluster = Cluster::new(db.clone());
+        let hub = Hub::start(db.clone(), realtime.queue_capacity, Some(cluster.clone())).await?;
+        cluster.spawn_listener(url, hub.clone());
+        realtime::spawn_sweeper(db.clone(), realtime.clone());
+        let cache_sessions = db.backend() == DbBackend::Sqlite;
         Ok(Self(Arc::new(Inner {
-            db,
             jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
             principals: PrincipalCache::new(cache_sessions),
             hasher,
@@ -71,17 +94,22 @@ impl AppState {
                 json_body_limit_bytes: args.json_body_limit_bytes,
                 max_upload_bytes: args.max_upload_bytes,
             },
+            hub,
+            cluster,
+            realtime,
+            ws_tracker: ConnTracker::default(),
+            db,
         })))
     }
-}
 
-impl AppState {
     /// State for CLI commands that reuse the services but never serve HTTP.
-    pub fn for_cli(db: Db, hasher: PasswordHasher) -> Self {
+    pub async fn for_cli(db: Db, hasher: PasswordHasher) -> Result<Self> {
         let unused_secret = uuid::Uuid::new_v4().to_string();
         let window = Duration::from_secs(60);
-        Self(Arc::new(Inner {
-            db,
+        let cluster = Cluster::new(db.clone());
+        Ok(Self(Arc::new(Inner {
+            hub: Hub::start(db.clone(), 1, None).await?,
+            cluster,
             jwt: JwtKeys::new(unused_secret.as_bytes(), 60),
             principals: PrincipalCache::new(false),
             hasher,
@@ -92,7 +120,41 @@ impl AppState {
                 json_body_limit_bytes: 1 << 20,
                 max_upload_bytes: 0,
             },
-        }))
+            realtime: realtime::Settings {
+                auth_timeout: Duration::from_secs(10),
+                queue_capacity: 1,
+                retention_count: 100_000,
+                retention_days: 7,
+                sweep_interval: Duration::from_secs(60),
+            },
+            ws_tracker: ConnTracker::default(),
+            db,
+        })))
+    }
+
+    /// After a commit that appended events up to `seq`: wake the hub (other instances hear it
+    /// from the database notification sent inside the transaction).
+    pub fn log_advanced(&self, seq: i64) {
+        self.hub.log_advanced(seq);
+    }
+
+    /// Closes the sockets of a user or session, here and on every other instance.
+    pub async fn revoke(&self, target: Revoke) {
+        self.hub.revoke(target.clone());
+        self.cluster.publish_revoke(&target).await;
+    }
+
+    /// Publishes an ephemeral event (progress, presence-like) here and on every other instance.
+    pub async fn publish(&self, kind: EventType, actor: Option<&Actor>, data: &serde_json::Value) {
+        let text = realtime::event::frame_text(
+            kind.as_str(),
+            None,
+            chrono::Utc::now(),
+            actor,
+            &data.to_string(),
+        );
+        self.hub.deliver_remote_ephemeral(kind, text.clone());
+        self.cluster.publish_ephemeral(kind, &text).await;
     }
 }
 
@@ -106,22 +168,26 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     };
     Route::new()
         .at("/api/openapi.json", spec)
+        .at("/api/asyncapi.json", get(asyncapi::endpoint))
+        .at("/api/ws", get(ws::endpoint))
         .nest("/api/docs", docs)
         .nest("/api", api.with(body_limit))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(metrics::endpoint))
         .with(ErrorEnvelope)
         .data(state)
 }
 
-/// Runs the server on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// (bounded by `--shutdown-grace-secs`).
+/// Runs the server on `listener` until `shutdown` resolves, then closes WebSockets with 1001 and
+/// lets in-flight requests finish (bounded by `--shutdown-grace-secs`).
 pub async fn serve(
     global: GlobalArgs,
     args: ServeArgs,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    metrics::install();
     let state = AppState::init(&global, &args).await?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     let addr = acceptor
@@ -131,6 +197,12 @@ pub async fn serve(
     let shown = addr.map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(addr = %shown, "listening");
     let db = state.db.clone();
+    let (hub, tracker) = (state.hub.clone(), state.ws_tracker.clone());
+    let shutdown = async move {
+        shutdown.await;
+        hub.close_all(CloseCode::GoingAway);
+        tracker.drained(Duration::from_secs(2)).await;
+    };
     Server::new_with_acceptor(acceptor)
         .name("switchboard")
         .run_with_graceful_shutdown(

@@ -5,7 +5,13 @@ use entity::user;
 use rand::{Rng, distr::Alphanumeric};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 
-use crate::{auth::password::PasswordHasher, db::Db, error::Result, users::Role};
+use crate::{
+    auth::password::PasswordHasher,
+    db::Db,
+    error::Result,
+    realtime::{event::EventType, log},
+    users::Role,
+};
 
 pub const ADMIN_USERNAME: &str = "admin";
 
@@ -43,6 +49,14 @@ pub async fn ensure_admin(db: &Db, hasher: &PasswordHasher) -> Result<()> {
     }
     .insert(db.conn())
     .await;
+    if let Ok(model) = &inserted {
+        let data = crate::users::dto::User::from(model.clone()).to_json();
+        // Outside a transaction on purpose: a failure here must not leave the
+        // deployment without an admin; the event only feeds the audit trail.
+        if let Err(e) = log::append(db.conn(), EventType::UserCreated, None, &data).await {
+            tracing::warn!(error = %e, "could not log the initial admin's creation");
+        }
+    }
     match inserted {
         Ok(_) if generated => {
             // Printed exactly once, on the start that created the account.

@@ -38,7 +38,7 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
     let password = read_password()?;
     let db = Db::connect(&global.database_url(), Some(2)).await?;
     db.migrate().await?;
-    let state = crate::app::AppState::for_cli(db, PasswordHasher::new(1)?);
+    let state = crate::app::AppState::for_cli(db, PasswordHasher::new(1)?).await?;
     let result = match cmd {
         UserCommand::Create {
             username,
@@ -49,6 +49,7 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
             let email = email.unwrap_or_else(|| format!("{username}@switchboard.local"));
             service::create(
                 &state,
+                None,
                 NewUser {
                     username: username.clone(),
                     email,

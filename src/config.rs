@@ -142,6 +142,26 @@ pub struct ServeArgs {
     /// are fastest), 16 on PostgreSQL.
     #[arg(long, env = "SWITCHBOARD_DB_POOL_SIZE")]
     pub db_pool_size: Option<u32>,
+    /// Seconds a new WebSocket has to send its auth message.
+    #[arg(long, env = "SWITCHBOARD_WS_AUTH_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_auth_timeout_secs: u64,
+    /// Frames queued per WebSocket before a slow client is closed with 4008.
+    #[arg(long, env = "SWITCHBOARD_WS_QUEUE_CAPACITY", default_value_t = 1024)]
+    pub ws_queue_capacity: usize,
+    /// Events older than this many days are removed from the log.
+    #[arg(long, env = "SWITCHBOARD_EVENT_RETENTION_DAYS", default_value_t = 7)]
+    pub event_retention_days: u64,
+    /// At most this many events are kept in the log.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_EVENT_RETENTION_COUNT",
+        default_value_t = 100_000
+    )]
+    pub event_retention_count: u64,
+    /// How often retention is applied, in seconds.
+    #[arg(long, env = "SWITCHBOARD_EVENT_SWEEP_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_sweep_interval_secs: u64,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -8,7 +8,10 @@ use poem::{
     http::{Method, StatusCode, header},
 };
 
-use crate::error::{ErrorBody, code_for_status};
+use crate::{
+    error::{ErrorBody, code_for_status},
+    metrics,
+};
 
 /// Turns every non-JSON error response into the SPEC §2 envelope, so clients see one shape
 /// whatever produced the error.
@@ -34,8 +37,10 @@ impl<E: Endpoint> Endpoint for ErrorEnvelopeEndpoint<E> {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
+        let route = route_label(&resp, &path);
         let resp = envelope(resp, &method, &path).await;
         let status = resp.status().as_u16();
+        metrics::http_request(route, method.as_str(), status);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         if status >= 500 {
             tracing::warn!(%method, path, status, elapsed_ms, "request failed");
@@ -43,6 +48,23 @@ impl<E: Endpoint> Endpoint for ErrorEnvelopeEndpoint<E> {
             tracing::debug!(%method, path, status, elapsed_ms, "request");
         }
         Ok(resp)
+    }
+}
+
+/// A bounded label: the OpenAPI operation id, or a fixed name for the other routes.
+fn route_label(resp: &Response, path: &str) -> &'static str {
+    if let Some(op) = resp.data::<poem_openapi::OperationId>() {
+        return op.0;
+    }
+    match path {
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        "/api/ws" => "ws",
+        "/api/openapi.json" => "openapi",
+        "/api/asyncapi.json" => "asyncapi",
+        p if p.starts_with("/api/docs") => "docs",
+        _ => "other",
     }
 }
 

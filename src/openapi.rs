@@ -2,7 +2,7 @@
 
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::{auth::api::AuthApi, users::api::UsersApi};
+use crate::{auth::api::AuthApi, realtime::api::EventsApi, users::api::UsersApi};
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -10,14 +10,16 @@ pub enum ApiTags {
     Auth,
     /// Manage users (writes need the admin role).
     Users,
+    /// The durable event log (audit trail).
+    Events,
 }
 
-pub type Apis = (AuthApi, UsersApi);
+pub type Apis = (AuthApi, UsersApi, EventsApi);
 
 /// The API service, served under `/api`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi),
+        (AuthApi, UsersApi, EventsApi),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
     )

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_users_sessions;
+mod m20261122_000002_events;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_users_sessions::Migration)]
+        vec![
+            Box::new(m20261122_000001_users_sessions::Migration),
+            Box::new(m20261122_000002_events::Migration),
+        ]
     }
 }

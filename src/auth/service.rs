@@ -4,13 +4,14 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use entity::user;
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QuerySelect, Set};
 
 use super::sessions::{self, Principal, RevokeReason};
 use crate::{
     app::AppState,
     error::{Error, Result},
-    users::{service as users, validate},
+    realtime::{self, event::EventType, hub::Revoke},
+    users::{dto::User, service as users, validate},
 };
 
 /// What login and refresh hand out.
@@ -83,9 +84,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
     match sessions::rotate(state.db.conn(), refresh_token).await {
         Ok((sid, next, user)) => issue(state, &sid, next, user),
         Err(e) => {
-            // A refused refresh may have revoked the session (reuse): drop it from the cache.
+            // A refused refresh may have revoked the session (reuse): drop it from the cache
+            // and close its sockets.
             if let Some(sid) = sessions::session_id_of(refresh_token) {
                 state.principals.invalidate_session(sid);
+                state.revoke(Revoke::Session(sid.to_owned())).await;
             }
             Err(e)
         }
@@ -93,9 +96,10 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
 }
 
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
-    sessions::revoke_by_token(state.db.conn(), refresh_token).await?;
-    if let Some(sid) = sessions::session_id_of(refresh_token) {
+    let ended = sessions::revoke_by_token(state.db.conn(), refresh_token).await?;
+    if let Some(sid) = sessions::session_id_of(refresh_token).filter(|_| ended) {
         state.principals.invalidate_session(sid);
+        state.revoke(Revoke::Session(sid.to_owned())).await;
     }
     Ok(())
 }
@@ -120,6 +124,12 @@ pub async fn change_password(
     }
     let hash = state.hasher.hash(new_password).await?;
     let tx = state.db.begin_write().await?;
+    // Re-read under lock: an admin may have changed the user meanwhile.
+    let user = user::Entity::find_by_id(&user.id)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
     let version = user.version + 1;
     let mut active = user.into_active_model();
     active.password_hash = Set(hash);
@@ -127,8 +137,12 @@ pub async fn change_password(
     active.updated_at = Set(Utc::now());
     let user = active.update(&*tx).await?;
     sessions::revoke_all_for_user(&*tx, &user.id, RevokeReason::PasswordChanged).await?;
+    let data = User::from(user.clone()).to_json();
+    let seq = realtime::record(&*tx, EventType::UserUpdated, Some(principal), &data).await?;
     tx.commit().await?;
     state.principals.invalidate_user(&user.id);
+    state.log_advanced(seq);
+    state.revoke(Revoke::User(user.id)).await;
     Ok(())
 }
 

@@ -156,13 +156,13 @@ pub async fn rotate(
     Ok((sid.to_owned(), format!("{sid}.{next}"), user))
 }
 
-/// Revokes the session named by a refresh token, if the token is genuine. Unknown tokens are
-/// ignored so logout is idempotent.
-pub async fn revoke_by_token(db: &impl ConnectionTrait, token: &str) -> Result<()> {
+/// Revokes the session named by a refresh token, if the token is genuine (true if it was live).
+/// Unknown tokens are ignored so logout is idempotent.
+pub async fn revoke_by_token(db: &impl ConnectionTrait, token: &str) -> Result<bool> {
     let Some((sid, secret)) = split_token(token) else {
-        return Ok(());
+        return Ok(false);
     };
-    session::Entity::update_many()
+    let res = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Some(Utc::now())))
         .col_expr(
             session::Column::RevokedReason,
@@ -173,7 +173,7 @@ pub async fn revoke_by_token(db: &impl ConnectionTrait, token: &str) -> Result<(
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected > 0)
 }
 
 pub async fn revoke(

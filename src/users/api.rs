@@ -122,7 +122,7 @@ impl UsersApi {
         body: Json<CreateUserRequest>,
     ) -> ApiResult<CreateUserResponse> {
         auth.0.require_admin()?;
-        let user = service::create(&state, body.0.into()).await?;
+        let user = service::create(&state, Some(&auth.0), body.0.into()).await?;
         let location = format!("/api/users/{}", user.id);
         let tag = etag(user.version);
         Ok(CreateUserResponse::Created(

@@ -18,6 +18,7 @@ use crate::{
     auth::sessions::{self, Principal, RevokeReason},
     error::{Error, Result},
     pagination::{PageParams, contains_pattern, parse_sort},
+    realtime::{self, event::EventType, hub::Revoke},
 };
 
 /// A user to create (already parsed, not yet validated).
@@ -126,7 +127,11 @@ pub async fn find_by_username(
 }
 
 /// Validates and creates a user.
-pub async fn create(state: &AppState, req: NewUser) -> Result<user::Model> {
+pub async fn create(
+    state: &AppState,
+    actor: Option<&Principal>,
+    req: NewUser,
+) -> Result<user::Model> {
     let mut problems = Problems::default();
     problems.add("username", validate::username(&req.username));
     problems.add("email", validate::email(&req.email));
@@ -160,7 +165,15 @@ pub async fn create(state: &AppState, req: NewUser) -> Result<user::Model> {
     .insert(&*tx)
     .await
     .map_err(unique_violation)?;
+    let seq = realtime::record(
+        &*tx,
+        EventType::UserCreated,
+        actor,
+        &User::from(model.clone()).to_json(),
+    )
+    .await?;
     tx.commit().await?;
+    state.log_advanced(seq);
     Ok(model)
 }
 
@@ -280,9 +293,20 @@ pub async fn update(
     if let Some(reason) = reason {
         sessions::revoke_all_for_user(&*tx, &updated.id, reason).await?;
     }
+    let seq = realtime::record(
+        &*tx,
+        EventType::UserUpdated,
+        Some(actor),
+        &User::from(updated.clone()).to_json(),
+    )
+    .await?;
     tx.commit().await?;
     // Role and name live in cached principals too, so any change drops them.
     state.principals.invalidate_user(&updated.id);
+    state.log_advanced(seq);
+    if reason.is_some() {
+        state.revoke(Revoke::User(updated.id.clone())).await;
+    }
     Ok(updated)
 }
 
@@ -303,8 +327,17 @@ pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()>
     )?;
     // Sessions go with the row (ON DELETE CASCADE), so its tokens stop working at once.
     user::Entity::delete_by_id(id).exec(&*tx).await?;
+    let seq = realtime::record(
+        &*tx,
+        EventType::UserDeleted,
+        Some(actor),
+        &serde_json::json!({"id": id}),
+    )
+    .await?;
     tx.commit().await?;
     state.principals.invalidate_user(id);
+    state.log_advanced(seq);
+    state.revoke(Revoke::User(id.to_owned())).await;
     Ok(())
 }
 
@@ -325,8 +358,17 @@ pub async fn set_password(state: &AppState, username: &str, password: String) ->
     active.updated_at = Set(Utc::now());
     let updated = active.update(&*tx).await?;
     sessions::revoke_all_for_user(&*tx, &updated.id, RevokeReason::PasswordChanged).await?;
+    let seq = realtime::record(
+        &*tx,
+        EventType::UserUpdated,
+        None,
+        &User::from(updated.clone()).to_json(),
+    )
+    .await?;
     tx.commit().await?;
     state.principals.invalidate_user(&updated.id);
+    state.log_advanced(seq);
+    state.revoke(Revoke::User(updated.id.clone())).await;
     Ok(())
 }
 

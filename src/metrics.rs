@@ -1,0 +1,87 @@
+//! Prometheus metrics at `/metrics`: HTTP requests by route and status, open WebSockets,
+//! events sent, slow consumers dropped, downloads in flight.
+
+use std::sync::OnceLock;
+
+use metrics::{counter, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use poem::{IntoResponse, Response, handler, http::StatusCode};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls reuse it).
+pub fn install() {
+    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => {
+            describe();
+            Some(handle)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            None
+        }
+    });
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "switchboard_http_requests_total",
+        "HTTP requests by route (operation id), method and status"
+    );
+    metrics::describe_gauge!(
+        "switchboard_ws_connections",
+        "Open authenticated WebSockets"
+    );
+    metrics::describe_counter!(
+        "switchboard_ws_events_sent_total",
+        "Event frames queued to WebSocket connections"
+    );
+    metrics::describe_counter!(
+        "switchboard_ws_slow_consumers_total",
+        "Connections closed with 4008 because their queue was full"
+    );
+    metrics::describe_gauge!(
+        "switchboard_downloads_in_flight",
+        "Downloads being streamed"
+    );
+    // Present from the start, so dashboards see zeros rather than gaps.
+    gauge!("switchboard_ws_connections").set(0.0);
+    gauge!("switchboard_downloads_in_flight").set(0.0);
+    counter!("switchboard_ws_events_sent_total").absolute(0);
+    counter!("switchboard_ws_slow_consumers_total").absolute(0);
+}
+
+pub fn http_request(route: &str, method: &str, status: u16) {
+    counter!(
+        "switchboard_http_requests_total",
+        "route" => route.to_owned(),
+        "method" => method.to_owned(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+}
+
+pub fn ws_connections(delta: i64) {
+    gauge!("switchboard_ws_connections").increment(delta as f64);
+}
+
+pub fn ws_events_sent(n: u64) {
+    if n > 0 {
+        counter!("switchboard_ws_events_sent_total").increment(n);
+    }
+}
+
+pub fn ws_slow_consumer() {
+    counter!("switchboard_ws_slow_consumers_total").increment(1);
+}
+
+#[handler]
+pub async fn endpoint() -> Response {
+    match HANDLE.get().and_then(Option::as_ref) {
+        Some(h) => h
+            .render()
+            .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+            .into_response(),
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}

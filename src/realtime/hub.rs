@@ -1,0 +1,407 @@
+//! The hub: one task that owns the registry of connections and fans events out to them.
+//!
+//! It knows nothing of HTTP. Services tell it "the log advanced to seq N" after they commit; the
+//! hub reads the new events from the log in order, serialises each once, and offers the text to
+//! every interested connection's bounded queue. A connection whose queue is full is closed with
+//! 4008 instead of slowing anyone else down. Ephemeral events (progress, presence) skip the log.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::cluster::Cluster;
+use super::{
+    event::{Actor, CloseCode, EventType, Topic, TopicSet, frame_text},
+    log,
+};
+use crate::{db::Db, metrics};
+
+/// Events read from the log per query while catching up.
+const LOG_BATCH: u64 = 500;
+
+/// What a connection's queue carries: shared, already-serialised text.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Durable { seq: i64, text: Arc<str> },
+    Ephemeral { text: Arc<str> },
+}
+
+/// Set by the hub to make a connection close itself with a code, right away.
+#[derive(Debug, Default)]
+pub struct CloseSignal {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl CloseSignal {
+    pub fn close(&self, code: CloseCode) {
+        // The first reason wins.
+        let _ = self
+            .code
+            .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
+        self.notify.notify_one();
+    }
+
+    /// The code asked for, or 0.
+    pub fn code(&self) -> u16 {
+        self.code.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Self::close`] was called; returns the code.
+    pub async fn wait(&self) -> CloseCode {
+        loop {
+            if let Some(code) = CloseCode::from_code(self.code.load(Ordering::Acquire)) {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A registered connection, as the connection sees it.
+pub struct Registration {
+    pub id: u64,
+    pub queue: mpsc::Receiver<Outbound>,
+    pub close: Arc<CloseSignal>,
+    /// Every durable event with a larger seq will arrive through `queue`.
+    pub live_after: i64,
+    /// `presence.joined` frames for everyone online, this connection included.
+    pub presence: Vec<Arc<str>>,
+}
+
+/// Whose connections to close with 4401.
+#[derive(Debug, Clone)]
+pub enum Revoke {
+    User(String),
+    Session(String),
+}
+
+enum Command {
+    Register {
+        id: u64,
+        user: Actor,
+        session_id: String,
+        sender: mpsc::Sender<Outbound>,
+        close: Arc<CloseSignal>,
+        reply: oneshot::Sender<(i64, Vec<Arc<str>>)>,
+    },
+    Unregister(u64),
+    SetTopics(u64, TopicSet),
+    LogAdvanced(i64),
+    Ephemeral(EventType, Arc<str>),
+    Revoke(Revoke),
+    CloseAll(CloseCode),
+}
+
+/// Handle to the hub task; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    commands: mpsc::UnboundedSender<Command>,
+    next_id: Arc<AtomicU64>,
+    /// Highest seq fanned out so far.
+    fanned_out: Arc<AtomicI64>,
+    queue_capacity: usize,
+}
+
+struct Conn {
+    user: Actor,
+    session_id: String,
+    topics: TopicSet,
+    sender: mpsc::Sender<Outbound>,
+    close: Arc<CloseSignal>,
+}
+
+struct HubTask {
+    db: Db,
+    conns: HashMap<u64, Conn>,
+    /// user id → (username, open connections on this instance)
+    presence: HashMap<String, (String, usize)>,
+    last: i64,
+    fanned_out: Arc<AtomicI64>,
+    /// Presence changes go to the other instances too.
+    cluster: Option<Cluster>,
+}
+
+impl Hub {
+    /// Starts the hub task. `queue_capacity` bounds each connection's queue.
+    pub async fn start(
+        db: Db,
+        queue_capacity: usize,
+        cluster: Option<Cluster>,
+    ) -> crate::error::Result<Self> {
+        let last = log::head(db.conn()).await?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let fanned_out = Arc::new(AtomicI64::new(last));
+        let task = HubTask {
+            db,
+            conns: HashMap::new(),
+            presence: HashMap::new(),
+            last,
+            fanned_out: fanned_out.clone(),
+            cluster,
+        };
+        tokio::spawn(task.run(rx));
+        Ok(Self {
+            commands,
+            next_id: Arc::new(AtomicU64::new(1)),
+            fanned_out,
+            queue_capacity: queue_capacity.max(1),
+        })
+    }
+
+    fn send(&self, cmd: Command) {
+        // Fails only once the hub task has ended (shutdown); nothing left to deliver to then.
+        let _ = self.commands.send(cmd);
+    }
+
+    /// The highest seq delivered to connections so far.
+    pub fn fanned_out(&self) -> i64 {
+        self.fanned_out.load(Ordering::Acquire)
+    }
+
+    /// The log has grown to at least `seq` (called after commit, and by the cross-instance
+    /// listener).
+    pub fn log_advanced(&self, seq: i64) {
+        self.send(Command::LogAdvanced(seq));
+    }
+
+    /// Delivers an already-serialised ephemeral frame to local connections.
+    pub fn deliver_remote_ephemeral(&self, kind: EventType, text: String) {
+        self.send(Command::Ephemeral(kind, text.into()));
+    }
+
+    pub fn revoke(&self, target: Revoke) {
+        self.send(Command::Revoke(target));
+    }
+
+    pub fn close_all(&self, code: CloseCode) {
+        self.send(Command::CloseAll(code));
+    }
+
+    pub fn set_topics(&self, id: u64, topics: TopicSet) {
+        self.send(Command::SetTopics(id, topics));
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.send(Command::Unregister(id));
+    }
+
+    pub async fn register(&self, user: Actor, session_id: String) -> Option<Registration> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, queue) = mpsc::channel(self.queue_capacity);
+        let close = Arc::new(CloseSignal::default());
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Register {
+            id,
+            user,
+            session_id,
+            sender,
+            close: close.clone(),
+            reply,
+        });
+        let (live_after, presence) = answer.await.ok()?;
+        Some(Registration {
+            id,
+            queue,
+            close,
+            live_after,
+            presence,
+        })
+    }
+}
+
+impl HubTask {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        // A missed notification must not strand events: re-check the log head now and then.
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+                _ = poll.tick() => {
+                    if let Ok(head) = log::head(self.db.conn()).await {
+                        self.catch_up(head).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Register {
+                id,
+                user,
+                session_id,
+                sender,
+                close,
+                reply,
+            } => {
+                let count = {
+                    let entry = self
+                        .presence
+                        .entry(user.id.clone())
+                        .or_insert_with(|| (user.username.clone(), 0));
+                    entry.1 += 1;
+                    entry.1
+                };
+                metrics::ws_connections(1);
+                self.presence_event(EventType::PresenceJoined, &user, count);
+                self.conns.insert(
+                    id,
+                    Conn {
+                        user,
+                        session_id,
+                        topics: TopicSet::ALL,
+                        sender,
+                        close,
+                    },
+                );
+                let snapshot = self
+                    .presence
+                    .iter()
+                    .map(|(uid, (name, n))| {
+                        presence_frame(
+                            EventType::PresenceJoined,
+                            &Actor {
+                                id: uid.clone(),
+                                username: name.clone(),
+                            },
+                            *n,
+                        )
+                    })
+                    .collect();
+                let _ = reply.send((self.last, snapshot));
+            }
+            Command::Unregister(id) => self.remove(id),
+            Command::SetTopics(id, topics) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.topics = topics;
+                }
+            }
+            Command::LogAdvanced(seq) => self.catch_up(seq).await,
+            Command::Ephemeral(kind, text) => {
+                self.fan_out(kind.topic(), Outbound::Ephemeral { text });
+            }
+            Command::Revoke(target) => {
+                let ids: Vec<u64> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| match &target {
+                        Revoke::User(uid) => c.user.id == *uid,
+                        Revoke::Session(sid) => c.session_id == *sid,
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.close(id, CloseCode::Unauthorized);
+                }
+            }
+            Command::CloseAll(code) => {
+                let ids: Vec<u64> = self.conns.keys().copied().collect();
+                for id in ids {
+                    self.close(id, code);
+                }
+            }
+        }
+    }
+
+    /// Reads and fans out every event up to `upto`, in order.
+    async fn catch_up(&mut self, upto: i64) {
+        while self.last < upto {
+            let rows = match log::range(self.db.conn(), self.last, upto, LOG_BATCH).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // Retried on the next notification or poll; nothing is skipped.
+                    tracing::warn!(error = %e, "reading the event log failed");
+                    return;
+                }
+            };
+            let Some(last_row) = rows.last() else {
+                // Swept by retention before we read it: nothing left to deliver.
+                self.last = upto;
+                break;
+            };
+            let last_seq = last_row.seq;
+            for row in &rows {
+                let topic = EventType::parse(&row.kind).map_or(Topic::Users, EventType::topic);
+                let text: Arc<str> = log::to_frame(row).into();
+                self.fan_out(topic, Outbound::Durable { seq: row.seq, text });
+            }
+            self.last = last_seq;
+        }
+        self.fanned_out.store(self.last, Ordering::Release);
+    }
+
+    fn fan_out(&mut self, topic: Topic, msg: Outbound) {
+        let mut slow = Vec::new();
+        let mut sent = 0u64;
+        for (id, conn) in &self.conns {
+            if !conn.topics.contains(topic) {
+                continue;
+            }
+            match conn.sender.try_send(msg.clone()) {
+                Ok(()) => sent += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
+                Err(mpsc::error::TrySendError::Closed(_)) => slow.push(*id),
+            }
+        }
+        metrics::ws_events_sent(sent);
+        for id in slow {
+            metrics::ws_slow_consumer();
+            self.close(id, CloseCode::SlowConsumer);
+        }
+    }
+
+    fn close(&mut self, id: u64, code: CloseCode) {
+        if let Some(conn) = self.conns.get(&id) {
+            conn.close.close(code);
+        }
+        self.remove(id);
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        metrics::ws_connections(-1);
+        let remaining = match self.presence.get_mut(&conn.user.id) {
+            Some(entry) => {
+                entry.1 = entry.1.saturating_sub(1);
+                entry.1
+            }
+            None => 0,
+        };
+        if remaining == 0 {
+            self.presence.remove(&conn.user.id);
+        }
+        self.presence_event(EventType::PresenceLeft, &conn.user, remaining);
+    }
+
+    fn presence_event(&mut self, kind: EventType, user: &Actor, connections: usize) {
+        let text = presence_frame(kind, user, connections);
+        if let Some(cluster) = self.cluster.clone() {
+            let remote = text.to_string();
+            tokio::spawn(async move { cluster.publish_ephemeral(kind, &remote).await });
+        }
+        self.fan_out(Topic::Presence, Outbound::Ephemeral { text });
+    }
+}
+
+fn presence_frame(kind: EventType, user: &Actor, connections: usize) -> Arc<str> {
+    let data =
+        json!({"user": {"id": user.id, "username": user.username}, "connections": connections});
+    frame_text(kind.as_str(), None, Utc::now(), None, &data.to_string()).into()
+}

@@ -1,0 +1,160 @@
+//! The durable event log: appended inside the transaction of the change it describes, read by the
+//! hub, by `resume` replays and by `GET /api/events`.
+
+use chrono::{Duration, Utc};
+use entity::event;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+
+use super::event::{Actor, EventType, frame_text};
+use crate::error::{Error, Result};
+
+/// Channel of the PostgreSQL notifications that tell other instances about new events.
+pub const NOTIFY_CHANNEL: &str = "switchboard";
+
+/// Appends a durable event and returns its seq. Call it last in the write transaction: from here
+/// to commit, other event writers wait on the `event_seq` row lock, which is what makes seq
+/// gap-free and commit-ordered (no reader can see N+1 before N has committed).
+pub async fn append(
+    db: &impl ConnectionTrait,
+    kind: EventType,
+    actor: Option<&Actor>,
+    data: &serde_json::Value,
+) -> Result<i64> {
+    debug_assert!(kind.is_durable());
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "UPDATE event_seq SET last = last + 1 WHERE id = 1 RETURNING last",
+        ))
+        .await?
+        .ok_or_else(|| Error::Internal("event_seq row missing".into()))?;
+    let seq: i64 = row.try_get_by_index(0)?;
+    event::ActiveModel {
+        seq: Set(seq),
+        kind: Set(kind.as_str().to_owned()),
+        topic: Set(kind.topic().as_str().to_owned()),
+        actor_id: Set(actor.map(|a| a.id.clone())),
+        actor_username: Set(actor.map(|a| a.username.clone())),
+        data: Set(data.to_string()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    if backend == DbBackend::Postgres {
+        // Delivered to every listening instance when (and only if) the transaction commits.
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), format!("{{\"log\":{seq}}}").into()],
+        ))
+        .await?;
+    }
+    Ok(seq)
+}
+
+/// The latest committed seq (0 before the first event).
+pub async fn head(db: &impl ConnectionTrait) -> Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT last FROM event_seq WHERE id = 1",
+        ))
+        .await?
+        .ok_or_else(|| Error::Internal("event_seq row missing".into()))?;
+    Ok(row.try_get_by_index(0)?)
+}
+
+/// The oldest seq still in the log, if any.
+pub async fn oldest(db: &impl ConnectionTrait) -> Result<Option<i64>> {
+    Ok(event::Entity::find()
+        .select_only()
+        .column(event::Column::Seq)
+        .order_by_asc(event::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?)
+}
+
+/// Events with `after < seq <= upto`, ascending, at most `limit`.
+pub async fn range(
+    db: &impl ConnectionTrait,
+    after: i64,
+    upto: i64,
+    limit: u64,
+) -> Result<Vec<event::Model>> {
+    Ok(event::Entity::find()
+        .filter(event::Column::Seq.gt(after))
+        .filter(event::Column::Seq.lte(upto))
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Filters of `GET /api/events`.
+#[derive(Debug, Default)]
+pub struct Query {
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub limit: u64,
+}
+
+/// The audit trail: ascending after `after`, or newest first before `before`.
+pub async fn list(db: &impl ConnectionTrait, q: &Query) -> Result<Vec<event::Model>> {
+    let mut select = event::Entity::find();
+    if let Some(kind) = &q.kind {
+        select = select.filter(event::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(actor) = &q.actor {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(event::Column::ActorId.eq(actor.as_str()))
+                .add(event::Column::ActorUsername.eq(actor.as_str())),
+        );
+    }
+    select = match q.before {
+        Some(before) => select
+            .filter(event::Column::Seq.lt(before))
+            .order_by_desc(event::Column::Seq),
+        None => select
+            .filter(event::Column::Seq.gt(q.after.unwrap_or(0)))
+            .order_by_asc(event::Column::Seq),
+    };
+    Ok(select.limit(q.limit).all(db).await?)
+}
+
+/// Deletes events beyond the retention (older than `max_age` or beyond the newest `keep`).
+/// The newest event is always kept so `head` and replays stay meaningful.
+pub async fn sweep(db: &impl ConnectionTrait, keep: u64, max_age: Duration) -> Result<u64> {
+    let head = head(db).await?;
+    let by_count = head - i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
+    let res = event::Entity::delete_many()
+        .filter(event::Column::Seq.lt(head))
+        .filter(
+            sea_orm::Condition::any()
+                .add(event::Column::Seq.lte(by_count))
+                .add(event::Column::CreatedAt.lt(Utc::now() - max_age)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// The JSON text of a stored event, as sent to clients.
+pub fn to_frame(m: &event::Model) -> String {
+    let actor = match (&m.actor_id, &m.actor_username) {
+        (Some(id), Some(username)) => Some(Actor {
+            id: id.clone(),
+            username: username.clone(),
+        }),
+        _ => None,
+    };
+    frame_text(&m.kind, Some(m.seq), m.created_at, actor.as_ref(), &m.data)
+}

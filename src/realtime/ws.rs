@@ -1,0 +1,274 @@
+//! `GET /api/ws`: the only transport-aware part of realtime. Authenticates the first message,
+//! registers with the hub, then pumps the connection's queue to the socket and answers the
+//! client (ping, resume, subscribe), with heartbeats and session re-checks.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use poem::{
+    IntoResponse, handler,
+    web::{
+        Data,
+        websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream},
+    },
+};
+
+use super::{
+    event::{Actor, ClientMessage, CloseCode, ServerMessage, Topic, TopicSet},
+    hub::{CloseSignal, Outbound},
+    log,
+};
+use crate::{
+    app::AppState,
+    auth::{guard, sessions::Principal},
+    users::{dto::User, service as users},
+};
+
+/// Server heartbeat period; a peer silent for twice this long is dropped.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// Events per query while replaying a `resume`.
+const REPLAY_BATCH: u64 = 500;
+/// Largest client message accepted (client messages are tiny).
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+#[handler]
+pub async fn endpoint(ws: WebSocket, state: Data<&AppState>) -> impl IntoResponse {
+    let state = state.clone();
+    // Small buffers: an idle connection should cost kilobytes, not the 128 KiB defaults.
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 4096;
+    config.write_buffer_size = 0;
+    config.max_message_size = Some(MAX_CLIENT_MESSAGE);
+    config.max_frame_size = Some(MAX_CLIENT_MESSAGE);
+    ws.config(config)
+        .on_upgrade(move |socket| async move { run(socket, state).await })
+}
+
+type Sink = SplitSink<WebSocketStream, Message>;
+
+struct Connection {
+    sink: Sink,
+    close: Arc<CloseSignal>,
+    /// Highest durable seq delivered (or covered by the live boundary).
+    last: i64,
+    topics: TopicSet,
+}
+
+impl Connection {
+    /// Sends one text frame; false if the peer is gone or the hub asked us to close meanwhile.
+    async fn send(&mut self, text: String) -> bool {
+        tokio::select! {
+            r = self.sink.send(Message::Text(text)) => r.is_ok(),
+            _ = self.close.wait() => false,
+        }
+    }
+
+    async fn send_control(&mut self, msg: &ServerMessage) -> bool {
+        self.send(msg.to_text()).await
+    }
+}
+
+async fn close_with(sink: &mut Sink, code: CloseCode) {
+    let frame = Message::Close(Some((code.code().into(), code.reason().to_owned())));
+    // A peer that stopped reading must not hold the task.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = sink.send(frame).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+async fn authenticate(
+    state: &AppState,
+    first: Option<Message>,
+) -> Option<(Principal, serde_json::Value)> {
+    let Some(Message::Text(text)) = first else {
+        return None;
+    };
+    let Ok(ClientMessage::Auth { token }) = serde_json::from_str(&text) else {
+        return None;
+    };
+    let principal = guard::resolve(state, &token).await.ok()?;
+    let user = users::get(state.db.conn(), &principal.user_id).await.ok()?;
+    Some((principal, User::from(user).to_json()))
+}
+
+async fn run(socket: WebSocketStream, state: AppState) {
+    let _active = state.ws_tracker.enter();
+    let (mut sink, mut stream) = socket.split();
+
+    let first = tokio::time::timeout(state.realtime.auth_timeout, stream.next()).await;
+    let first = match first {
+        Ok(Some(Ok(msg))) => Some(msg),
+        _ => None,
+    };
+    let Some((principal, user_json)) = authenticate(&state, first).await else {
+        close_with(&mut sink, CloseCode::Unauthorized).await;
+        return;
+    };
+    let actor = Actor {
+        id: principal.user_id.clone(),
+        username: principal.username.clone(),
+    };
+    let Some(mut reg) = state
+        .hub
+        .register(actor, principal.session_id.clone())
+        .await
+    else {
+        close_with(&mut sink, CloseCode::GoingAway).await;
+        return;
+    };
+    let mut conn = Connection {
+        sink,
+        close: reg.close.clone(),
+        last: reg.live_after,
+        topics: TopicSet::ALL,
+    };
+    let welcome = ServerMessage::Welcome {
+        user: user_json,
+        seq: reg.live_after,
+    };
+    let mut ok = conn.send_control(&welcome).await;
+    for frame in std::mem::take(&mut reg.presence) {
+        ok = ok && conn.send(frame.to_string()).await;
+    }
+
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut last_heard = Instant::now();
+    let mut close_code = None;
+    while ok {
+        tokio::select! {
+            biased;
+            code = reg.close.wait() => {
+                close_code = Some(code);
+                break;
+            }
+            out = reg.queue.recv() => match out {
+                Some(Outbound::Durable { seq, text }) => {
+                    if seq > conn.last {
+                        conn.last = seq;
+                        ok = conn.send(text.to_string()).await;
+                    }
+                }
+                Some(Outbound::Ephemeral { text }) => ok = conn.send(text.to_string()).await,
+                None => {
+                    close_code = Some(CloseCode::SlowConsumer);
+                    break;
+                }
+            },
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        ok = handle_client(&state, &mut conn, reg.id, &text).await;
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    // Pings are answered by the protocol layer; pongs and binary only count as life.
+                    Some(Ok(_)) => {}
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > IDLE_LIMIT {
+                    close_code = Some(CloseCode::IdleTimeout);
+                    break;
+                }
+                // Catches revocations this instance was not told about (e.g. the CLI).
+                if guard::check_session(&state, &principal).await.is_err() {
+                    close_code = Some(CloseCode::Unauthorized);
+                    break;
+                }
+                ok = tokio::select! {
+                    r = conn.sink.send(Message::Ping(Vec::new())) => r.is_ok(),
+                    _ = conn.close.wait() => false,
+                };
+            }
+        }
+    }
+    state.hub.unregister(reg.id);
+    // The hub may have asked us to close while we were sending.
+    let code = close_code.or_else(|| CloseCode::from_code(conn.close.code()));
+    if let Some(code) = code {
+        close_with(&mut conn.sink, code).await;
+    }
+}
+
+/// Answers one client message; false when the connection should end.
+async fn handle_client(state: &AppState, conn: &mut Connection, id: u64, text: &str) -> bool {
+    let msg = match serde_json::from_str::<ClientMessage>(text) {
+        Ok(m) => m,
+        Err(e) => return bad_message(conn, &format!("not a valid client message: {e}")).await,
+    };
+    match msg {
+        ClientMessage::Ping => conn.send_control(&ServerMessage::Pong).await,
+        ClientMessage::Auth { .. } => bad_message(conn, "already authenticated").await,
+        ClientMessage::Subscribe { topics } => {
+            let mut set = 0u8;
+            for t in &topics {
+                match Topic::parse(t) {
+                    Some(topic) => set |= topic.bit(),
+                    None => return bad_message(conn, &format!("unknown topic '{t}'")).await,
+                }
+            }
+            conn.topics = TopicSet(set);
+            state.hub.set_topics(id, conn.topics);
+            let reply = ServerMessage::Subscribed {
+                topics: conn.topics.names(),
+            };
+            conn.send_control(&reply).await
+        }
+        ClientMessage::Resume { after } => resume(state, conn, after).await,
+    }
+}
+
+async fn bad_message(conn: &mut Connection, message: &str) -> bool {
+    let err = ServerMessage::Error {
+        code: "bad_message".into(),
+        message: message.into(),
+    };
+    conn.send_control(&err).await
+}
+
+/// Replays `(after, conn.last]` from the log; the queue then continues after `conn.last`.
+async fn resume(state: &AppState, conn: &mut Connection, after: i64) -> bool {
+    let db = state.db.conn();
+    let (head, oldest) = match (log::head(db).await, log::oldest(db).await) {
+        (Ok(h), Ok(o)) => (h, o),
+        _ => return bad_message(conn, "event log unavailable, try again").await,
+    };
+    let lost = match oldest {
+        Some(oldest) => after + 1 < oldest,
+        None => after < head,
+    };
+    if after < 0 || after > head || lost {
+        return conn
+            .send_control(&ServerMessage::Resync { seq: conn.last })
+            .await;
+    }
+    let upto = conn.last;
+    let mut cursor = after;
+    while cursor < upto {
+        let rows = match log::range(db, cursor, upto, REPLAY_BATCH).await {
+            Ok(rows) => rows,
+            Err(_) => return bad_message(conn, "event log unavailable, try again").await,
+        };
+        let Some(last) = rows.last().map(|r| r.seq) else {
+            break;
+        };
+        for row in &rows {
+            let wanted = super::event::EventType::parse(&row.kind)
+                .is_none_or(|k| conn.topics.contains(k.topic()));
+            if wanted && !conn.send(log::to_frame(row)).await {
+                return false;
+            }
+        }
+        cursor = last;
+    }
+    // The client may already have seen further (e.g. on another instance).
+    conn.last = conn.last.max(after);
+    true
+}
