@@ -287,3 +287,187 @@ pub fn document() -> Value {
 pub async fn endpoint() -> Json<Value> {
     Json(document())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The document against the Rust types: every message type on both sides, every close code,
+    //! and real serialised messages validated against the document's schemas.
+
+    use std::collections::BTreeSet;
+
+    use chrono::Utc;
+    use serde_json::{Value, json};
+
+    use super::{document, key};
+    use crate::realtime::{
+        event::{Actor, ClientMessage, CloseCode, EventType, ServerMessage, frame_text},
+        hub::presence_frame,
+    };
+
+    /// Exhaustive: a new variant fails to compile until it is named (and documented).
+    fn server_name(m: &ServerMessage) -> &'static str {
+        match m {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::Pong => "pong",
+            ServerMessage::Resync { .. } => "resync",
+            ServerMessage::Subscribed { .. } => "subscribed",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+
+    fn client_name(m: &ClientMessage) -> &'static str {
+        match m {
+            ClientMessage::Auth { .. } => "auth",
+            ClientMessage::Ping => "ping",
+            ClientMessage::Resume { .. } => "resume",
+            ClientMessage::Subscribe { .. } => "subscribe",
+        }
+    }
+
+    fn sample_user() -> Value {
+        let now = Utc::now();
+        let model = entity::user::Model {
+            id: "01a2016b-cc3a-76da-bde8-816c741c3500".into(),
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            email_lower: "ada@example.com".into(),
+            display_name: None,
+            role: "admin".into(),
+            disabled: false,
+            password_hash: "not serialised".into(),
+            version: 3,
+            created_at: now,
+            updated_at: now,
+            last_login_at: Some(now),
+        };
+        crate::users::dto::User::from(model).to_json()
+    }
+
+    fn server_samples() -> Vec<ServerMessage> {
+        vec![
+            ServerMessage::Welcome { user: sample_user(), seq: 41 },
+            ServerMessage::Pong,
+            ServerMessage::Resync { seq: 99 },
+            ServerMessage::Subscribed { topics: vec!["users", "presence"] },
+            ServerMessage::Error { code: "bad_message".into(), message: "no".into() },
+        ]
+    }
+
+    fn sample_data(kind: EventType) -> Value {
+        let file = json!({"id": "f1", "name": "a.txt", "size": 3, "content_type": "text/plain",
+            "sha256": "ab", "uploaded_by": "u1", "created_at": "2026-11-22T04:00:00Z",
+            "updated_at": "2026-11-22T04:00:00Z", "download_count": 0, "expires_at": null,
+            "max_downloads": null});
+        match kind {
+            EventType::UserCreated | EventType::UserUpdated => sample_user(),
+            EventType::UserDeleted | EventType::FileDeleted => json!({"id": "x"}),
+            EventType::FileCreated | EventType::FileUpdated => file,
+            EventType::DownloadCompleted => json!({"download_id": "d", "file_id": "f", "via": "api",
+                "bytes": 3, "duration_ms": 1, "download_count": 1}),
+            EventType::DownloadStarted => json!({"download_id": "d", "file_id": "f", "via": "link",
+                "bytes_total": 3, "range_start": 0}),
+            EventType::DownloadProgress => json!({"download_id": "d", "file_id": "f",
+                "bytes_sent": 1, "bytes_total": null, "bytes_per_sec": 10.5}),
+            EventType::DownloadAborted => json!({"download_id": "d", "file_id": "f"}),
+            EventType::UploadStarted => json!({"upload_id": "u", "file_id": null, "bytes_total": 9}),
+            EventType::UploadProgress => json!({"upload_id": "u", "file_id": null,
+                "bytes_received": 1, "bytes_total": 9, "bytes_per_sec": 3.0}),
+            EventType::UploadAborted => json!({"upload_id": "u", "file_id": null}),
+            EventType::PresenceJoined | EventType::PresenceLeft => json!({}),
+        }
+    }
+
+    fn event_sample(kind: EventType) -> Value {
+        let actor = Actor { id: "u1".into(), username: "ada".into() };
+        let text = match kind {
+            EventType::PresenceJoined | EventType::PresenceLeft => presence_frame(kind, &actor, 2).to_string(),
+            _ => {
+                let seq = kind.is_durable().then_some(7);
+                frame_text(kind.as_str(), seq, Utc::now(), Some(&actor), &sample_data(kind).to_string())
+            }
+        };
+        serde_json::from_str(&text).expect("frame is JSON")
+    }
+
+    fn validate(doc: &Value, message_key: &str, instance: &Value) {
+        let mut schema = doc.clone();
+        schema["$ref"] = json!(format!("#/channels/ws/messages/{message_key}/payload"));
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        let errors: Vec<String> = validator.iter_errors(instance).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{message_key}: {instance} does not match the document: {errors:?}");
+    }
+
+    #[test]
+    fn every_message_type_is_documented_and_nothing_else() {
+        let doc = document();
+        let documented: BTreeSet<String> = doc["channels"]["ws"]["messages"]
+            .as_object()
+            .expect("messages")
+            .keys()
+            .cloned()
+            .collect();
+        let mut expected: BTreeSet<String> = EventType::ALL.iter().map(|k| key(k.as_str())).collect();
+        for m in server_samples() {
+            assert!(ServerMessage::TYPES.contains(&server_name(&m)));
+            expected.insert(key(server_name(&m)));
+        }
+        assert_eq!(ServerMessage::TYPES.len(), server_samples().len());
+        expected.extend(ClientMessage::TYPES.iter().map(|n| format!("client_{}", key(n))));
+        assert_eq!(documented, expected);
+    }
+
+    #[test]
+    fn server_messages_match_their_schemas() {
+        let doc = document();
+        for m in server_samples() {
+            let value: Value = serde_json::from_str(&m.to_text()).expect("json");
+            assert_eq!(value["type"], server_name(&m));
+            validate(&doc, &key(server_name(&m)), &value);
+        }
+        for kind in EventType::ALL {
+            let sample = event_sample(kind);
+            assert_eq!(sample["type"], kind.as_str());
+            validate(&doc, &key(kind.as_str()), &sample);
+        }
+    }
+
+    #[test]
+    fn documented_client_examples_parse_as_client_messages() {
+        let doc = document();
+        let mut seen = BTreeSet::new();
+        for name in ClientMessage::TYPES {
+            let msg = &doc["channels"]["ws"]["messages"][format!("client_{}", key(name))];
+            let example = msg["examples"][0]["payload"].clone();
+            validate(&doc, &format!("client_{}", key(name)), &example);
+            let parsed: ClientMessage = serde_json::from_value(example).expect("example parses");
+            assert_eq!(client_name(&parsed), name);
+            seen.insert(client_name(&parsed));
+        }
+        assert_eq!(seen.len(), ClientMessage::TYPES.len());
+    }
+
+    #[test]
+    fn close_codes_match() {
+        let doc = document();
+        let documented: Vec<u64> = doc["channels"]["ws"]["x-close-codes"]
+            .as_array()
+            .expect("close codes")
+            .iter()
+            .filter_map(|c| c["code"].as_u64())
+            .collect();
+        let ours: Vec<u64> = CloseCode::ALL.iter().map(|c| u64::from(c.code())).collect();
+        assert_eq!(documented, ours);
+    }
+
+    #[test]
+    fn a_wrong_payload_is_rejected() {
+        // The validation above can fail: a user.updated frame without data.version must not pass.
+        let doc = document();
+        let mut bad = event_sample(EventType::UserUpdated);
+        bad["data"].as_object_mut().expect("object").remove("version");
+        let mut schema = doc.clone();
+        schema["$ref"] = json!("#/channels/ws/messages/user_updated/payload");
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        assert!(!validator.is_valid(&bad));
+    }
+}

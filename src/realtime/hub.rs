@@ -400,7 +400,7 @@ impl HubTask {
     }
 }
 
-fn presence_frame(kind: EventType, user: &Actor, connections: usize) -> Arc<str> {
+pub(crate) fn presence_frame(kind: EventType, user: &Actor, connections: usize) -> Arc<str> {
     let data =
         json!({"user": {"id": user.id, "username": user.username}, "connections": connections});
     frame_text(kind.as_str(), None, Utc::now(), None, &data.to_string()).into()
