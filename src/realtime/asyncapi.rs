@@ -345,11 +345,19 @@ mod tests {
 
     fn server_samples() -> Vec<ServerMessage> {
         vec![
-            ServerMessage::Welcome { user: sample_user(), seq: 41 },
+            ServerMessage::Welcome {
+                user: sample_user(),
+                seq: 41,
+            },
             ServerMessage::Pong,
             ServerMessage::Resync { seq: 99 },
-            ServerMessage::Subscribed { topics: vec!["users", "presence"] },
-            ServerMessage::Error { code: "bad_message".into(), message: "no".into() },
+            ServerMessage::Subscribed {
+                topics: vec!["users", "presence"],
+            },
+            ServerMessage::Error {
+                code: "bad_message".into(),
+                message: "no".into(),
+            },
         ]
     }
 
@@ -362,14 +370,18 @@ mod tests {
             EventType::UserCreated | EventType::UserUpdated => sample_user(),
             EventType::UserDeleted | EventType::FileDeleted => json!({"id": "x"}),
             EventType::FileCreated | EventType::FileUpdated => file,
-            EventType::DownloadCompleted => json!({"download_id": "d", "file_id": "f", "via": "api",
-                "bytes": 3, "duration_ms": 1, "download_count": 1}),
+            EventType::DownloadCompleted => {
+                json!({"download_id": "d", "file_id": "f", "via": "api",
+                "bytes": 3, "duration_ms": 1, "download_count": 1})
+            }
             EventType::DownloadStarted => json!({"download_id": "d", "file_id": "f", "via": "link",
                 "bytes_total": 3, "range_start": 0}),
             EventType::DownloadProgress => json!({"download_id": "d", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": null, "bytes_per_sec": 10.5}),
             EventType::DownloadAborted => json!({"download_id": "d", "file_id": "f"}),
-            EventType::UploadStarted => json!({"upload_id": "u", "file_id": null, "bytes_total": 9}),
+            EventType::UploadStarted => {
+                json!({"upload_id": "u", "file_id": null, "bytes_total": 9})
+            }
             EventType::UploadProgress => json!({"upload_id": "u", "file_id": null,
                 "bytes_received": 1, "bytes_total": 9, "bytes_per_sec": 3.0}),
             EventType::UploadAborted => json!({"upload_id": "u", "file_id": null}),
@@ -378,12 +390,23 @@ mod tests {
     }
 
     fn event_sample(kind: EventType) -> Value {
-        let actor = Actor { id: "u1".into(), username: "ada".into() };
+        let actor = Actor {
+            id: "u1".into(),
+            username: "ada".into(),
+        };
         let text = match kind {
-            EventType::PresenceJoined | EventType::PresenceLeft => presence_frame(kind, &actor, 2).to_string(),
+            EventType::PresenceJoined | EventType::PresenceLeft => {
+                presence_frame(kind, &actor, 2).to_string()
+            }
             _ => {
                 let seq = kind.is_durable().then_some(7);
-                frame_text(kind.as_str(), seq, Utc::now(), Some(&actor), &sample_data(kind).to_string())
+                frame_text(
+                    kind.as_str(),
+                    seq,
+                    Utc::now(),
+                    Some(&actor),
+                    &sample_data(kind).to_string(),
+                )
             }
         };
         serde_json::from_str(&text).expect("frame is JSON")
@@ -393,8 +416,14 @@ mod tests {
         let mut schema = doc.clone();
         schema["$ref"] = json!(format!("#/channels/ws/messages/{message_key}/payload"));
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-        let errors: Vec<String> = validator.iter_errors(instance).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{message_key}: {instance} does not match the document: {errors:?}");
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{message_key}: {instance} does not match the document: {errors:?}"
+        );
     }
 
     #[test]
@@ -406,13 +435,18 @@ mod tests {
             .keys()
             .cloned()
             .collect();
-        let mut expected: BTreeSet<String> = EventType::ALL.iter().map(|k| key(k.as_str())).collect();
+        let mut expected: BTreeSet<String> =
+            EventType::ALL.iter().map(|k| key(k.as_str())).collect();
         for m in server_samples() {
             assert!(ServerMessage::TYPES.contains(&server_name(&m)));
             expected.insert(key(server_name(&m)));
         }
         assert_eq!(ServerMessage::TYPES.len(), server_samples().len());
-        expected.extend(ClientMessage::TYPES.iter().map(|n| format!("client_{}", key(n))));
+        expected.extend(
+            ClientMessage::TYPES
+                .iter()
+                .map(|n| format!("client_{}", key(n))),
+        );
         assert_eq!(documented, expected);
     }
 
@@ -464,7 +498,10 @@ mod tests {
         // The validation above can fail: a user.updated frame without data.version must not pass.
         let doc = document();
         let mut bad = event_sample(EventType::UserUpdated);
-        bad["data"].as_object_mut().expect("object").remove("version");
+        bad["data"]
+            .as_object_mut()
+            .expect("object")
+            .remove("version");
         let mut schema = doc.clone();
         schema["$ref"] = json!("#/channels/ws/messages/user_updated/payload");
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");

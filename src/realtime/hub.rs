@@ -27,6 +27,8 @@ use crate::{db::Db, metrics};
 
 /// Events read from the log per query while catching up.
 const LOG_BATCH: u64 = 500;
+/// How often presence changes are announced (coalesced per user).
+const PRESENCE_BATCH: Duration = Duration::from_millis(200);
 
 /// What a connection's queue carries: shared, already-serialised text.
 #[derive(Debug, Clone)]
@@ -125,6 +127,10 @@ struct HubTask {
     conns: HashMap<u64, Conn>,
     /// user id → (username, open connections on this instance)
     presence: HashMap<String, (String, usize)>,
+    /// user id → (username, connections last announced): changes are announced in batches, so
+    /// a thousand tabs opening at once cost one event, not a thousand times a thousand.
+    announced: HashMap<String, (String, usize)>,
+    dirty: Vec<String>,
     last: i64,
     fanned_out: Arc<AtomicI64>,
     /// Presence changes go to the other instances too.
@@ -145,6 +151,8 @@ impl Hub {
             db,
             conns: HashMap::new(),
             presence: HashMap::new(),
+            announced: HashMap::new(),
+            dirty: Vec::new(),
             last,
             fanned_out: fanned_out.clone(),
             cluster,
@@ -224,12 +232,15 @@ impl HubTask {
         // A missed notification must not strand events: re-check the log head now and then.
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut presence_tick = tokio::time::interval(PRESENCE_BATCH);
+        presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
+                _ = presence_tick.tick(), if !self.dirty.is_empty() => self.announce_presence(),
                 _ = poll.tick() => {
                     if let Ok(head) = log::head(self.db.conn()).await {
                         self.catch_up(head).await;
@@ -249,16 +260,12 @@ impl HubTask {
                 close,
                 reply,
             } => {
-                let count = {
-                    let entry = self
-                        .presence
-                        .entry(user.id.clone())
-                        .or_insert_with(|| (user.username.clone(), 0));
-                    entry.1 += 1;
-                    entry.1
-                };
+                self.presence
+                    .entry(user.id.clone())
+                    .or_insert_with(|| (user.username.clone(), 0))
+                    .1 += 1;
+                self.dirty.push(user.id.clone());
                 metrics::ws_connections(1);
-                self.presence_event(EventType::PresenceJoined, &user, count);
                 self.conns.insert(
                     id,
                     Conn {
@@ -377,26 +384,52 @@ impl HubTask {
             return;
         };
         metrics::ws_connections(-1);
-        let remaining = match self.presence.get_mut(&conn.user.id) {
-            Some(entry) => {
-                entry.1 = entry.1.saturating_sub(1);
-                entry.1
+        if let Some(entry) = self.presence.get_mut(&conn.user.id) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                self.presence.remove(&conn.user.id);
             }
-            None => 0,
-        };
-        if remaining == 0 {
-            self.presence.remove(&conn.user.id);
         }
-        self.presence_event(EventType::PresenceLeft, &conn.user, remaining);
+        self.dirty.push(conn.user.id);
     }
 
-    fn presence_event(&mut self, kind: EventType, user: &Actor, connections: usize) {
-        let text = presence_frame(kind, user, connections);
-        if let Some(cluster) = self.cluster.clone() {
-            let remote = text.to_string();
-            tokio::spawn(async move { cluster.publish_ephemeral(kind, &remote).await });
+    /// Announces each user whose connection count changed since the last announcement:
+    /// `presence.joined` when it grew, `presence.left` when it shrank.
+    fn announce_presence(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for user_id in dirty {
+            let (username, now) = match self.presence.get(&user_id) {
+                Some((name, n)) => (name.clone(), *n),
+                None => match self.announced.get(&user_id) {
+                    Some((name, _)) => (name.clone(), 0),
+                    None => continue,
+                },
+            };
+            let before = self.announced.get(&user_id).map_or(0, |(_, n)| *n);
+            let kind = match now.cmp(&before) {
+                std::cmp::Ordering::Greater => EventType::PresenceJoined,
+                std::cmp::Ordering::Less => EventType::PresenceLeft,
+                std::cmp::Ordering::Equal => continue,
+            };
+            if now == 0 {
+                self.announced.remove(&user_id);
+            } else {
+                self.announced
+                    .insert(user_id.clone(), (username.clone(), now));
+            }
+            let user = Actor {
+                id: user_id,
+                username,
+            };
+            let text = presence_frame(kind, &user, now);
+            if let Some(cluster) = self.cluster.clone() {
+                let remote = text.to_string();
+                tokio::spawn(async move { cluster.publish_ephemeral(kind, &remote).await });
+            }
+            self.fan_out(Topic::Presence, Outbound::Ephemeral { text });
         }
-        self.fan_out(Topic::Presence, Outbound::Ephemeral { text });
     }
 }
 
