@@ -2,10 +2,7 @@
 
 use std::{future::Future, ops::Deref, sync::Arc, time::Duration};
 
-use poem::{
-    EndpointExt, Route, Server, get,
-    listener::{Acceptor, TcpAcceptor},
-};
+use poem::{EndpointExt, Route, Server, get, listener::Acceptor};
 use sea_orm::DbBackend;
 
 use crate::{
@@ -14,7 +11,9 @@ use crate::{
     config::{GlobalArgs, ServeArgs},
     db::Db,
     error::Result,
-    health, metrics,
+    health,
+    listener::NoDelayAcceptor,
+    metrics,
     middleware::{BodyLimit, ErrorEnvelope},
     openapi,
     realtime::{
@@ -189,7 +188,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     metrics::install();
     let state = AppState::init(&global, &args).await?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let acceptor = NoDelayAcceptor::new(listener)?;
     let addr = acceptor
         .local_addr()
         .first()

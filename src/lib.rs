@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod listener;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
