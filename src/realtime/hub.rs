@@ -337,8 +337,15 @@ impl HubTask {
                 }
             };
             let Some(last_row) = rows.last() else {
-                // Swept by retention before we read it: nothing left to deliver.
-                self.last = upto;
+                // Nothing visible up to `upto`: either retention swept it (skip ahead) or it
+                // is not visible yet (wait for the next notification or poll; never skip).
+                let swept = match log::oldest(self.db.conn()).await {
+                    Ok(oldest) => oldest.is_none_or(|o| o > upto),
+                    Err(_) => false,
+                };
+                if swept {
+                    self.last = upto;
+                }
                 break;
             };
             let last_seq = last_row.seq;
