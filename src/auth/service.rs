@@ -64,8 +64,11 @@ pub async fn login(
     };
     state.user_throttle.clear(&ukey);
 
+    // Every write goes through `begin_write`: on SQLite a stray autocommit write would make a
+    // concurrent writer's transaction fail with SQLITE_BUSY_SNAPSHOT.
+    let tx = state.db.begin_write().await?;
     let (sid, refresh_token) = sessions::create(
-        state.db.conn(),
+        &*tx,
         &user.id,
         state.settings.refresh_ttl_secs,
         user_agent,
@@ -75,13 +78,18 @@ pub async fn login(
     // Recording the login time is bookkeeping, not an edit: the version stays.
     let mut active = user.into_active_model();
     active.last_login_at = Set(Some(Utc::now()));
-    let user = active.update(state.db.conn()).await?;
+    let user = active.update(&*tx).await?;
+    tx.commit().await?;
     tracing::info!(username = %user.username, user_id = %user.id, "login");
     issue(state, &sid, refresh_token, user)
 }
 
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
-    match sessions::rotate(state.db.conn(), refresh_token).await {
+    let tx = state.db.begin_write().await?;
+    let rotated = sessions::rotate(&*tx, refresh_token).await;
+    // Committed either way: a refused reuse has just revoked the session.
+    tx.commit().await?;
+    match rotated {
         Ok((sid, next, user)) => issue(state, &sid, next, user),
         Err(e) => {
             // A refused refresh may have revoked the session (reuse): drop it from the cache
@@ -96,7 +104,9 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {
 }
 
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
-    let ended = sessions::revoke_by_token(state.db.conn(), refresh_token).await?;
+    let tx = state.db.begin_write().await?;
+    let ended = sessions::revoke_by_token(&*tx, refresh_token).await?;
+    tx.commit().await?;
     if let Some(sid) = sessions::session_id_of(refresh_token).filter(|_| ended) {
         state.principals.invalidate_session(sid);
         state.revoke(Revoke::Session(sid.to_owned())).await;

@@ -76,7 +76,8 @@ pub struct Registration {
     pub close: Arc<CloseSignal>,
     /// Every durable event with a larger seq will arrive through `queue`.
     pub live_after: i64,
-    /// `presence.joined` frames for everyone online, this connection included.
+    /// `presence.joined` frames for everyone online, this connection included (not announced
+    /// to it again).
     pub presence: Vec<Arc<str>>,
 }
 
@@ -120,6 +121,8 @@ struct Conn {
     topics: TopicSet,
     sender: mpsc::Sender<Outbound>,
     close: Arc<CloseSignal>,
+    /// Presence counts its snapshot showed, until the next announcement.
+    seen: HashMap<String, usize>,
 }
 
 struct HubTask {
@@ -274,8 +277,16 @@ impl HubTask {
                         topics: TopicSet::ALL,
                         sender,
                         close,
+                        seen: HashMap::new(),
                     },
                 );
+                // Everyone online now, this connection included. The next announcement skips
+                // what this snapshot already told it, so nothing arrives twice.
+                let seen: HashMap<String, usize> = self
+                    .presence
+                    .iter()
+                    .map(|(uid, (_, n))| (uid.clone(), *n))
+                    .collect();
                 let snapshot = self
                     .presence
                     .iter()
@@ -290,6 +301,9 @@ impl HubTask {
                         )
                     })
                     .collect();
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.seen = seen;
+                }
                 let _ = reply.send((self.last, snapshot));
             }
             Command::Unregister(id) => self.remove(id),
@@ -360,10 +374,14 @@ impl HubTask {
     }
 
     fn fan_out(&mut self, topic: Topic, msg: Outbound) {
+        self.fan_out_except(topic, msg, |_| false);
+    }
+
+    fn fan_out_except(&mut self, topic: Topic, msg: Outbound, skip: impl Fn(&Conn) -> bool) {
         let mut slow = Vec::new();
         let mut sent = 0u64;
         for (id, conn) in &self.conns {
-            if !conn.topics.contains(topic) {
+            if !conn.topics.contains(topic) || skip(conn) {
                 continue;
             }
             match conn.sender.try_send(msg.clone()) {
@@ -435,7 +453,15 @@ impl HubTask {
                 let remote = text.to_string();
                 tokio::spawn(async move { cluster.publish_ephemeral(kind, &remote).await });
             }
-            self.fan_out(Topic::Presence, Outbound::Ephemeral { text });
+            let uid = user.id.clone();
+            self.fan_out_except(Topic::Presence, Outbound::Ephemeral { text }, |c| {
+                c.seen.get(&uid) == Some(&now)
+            });
+        }
+        for conn in self.conns.values_mut() {
+            if !conn.seen.is_empty() {
+                conn.seen.clear();
+            }
         }
     }
 }

@@ -102,7 +102,13 @@ pub fn spawn_sweeper(db: crate::db::Db, settings: Settings) {
         let max_age = chrono::Duration::days(i64::try_from(settings.retention_days).unwrap_or(7));
         loop {
             tick.tick().await;
-            match log::sweep(db.conn(), settings.retention_count, max_age).await {
+            let swept = async {
+                let tx = db.begin_write().await?;
+                let n = log::sweep(&*tx, settings.retention_count, max_age).await?;
+                tx.commit().await?;
+                Ok::<u64, crate::error::Error>(n)
+            };
+            match swept.await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "event log swept"),
                 Err(e) => tracing::warn!(error = %e, "event log sweep failed"),
