@@ -207,10 +207,11 @@ async fn main() {
                 {
                     let now = Instant::now();
                     let m = marker.lock().map(|m| m.clone()).unwrap_or_default();
-                    if !m.is_empty() && t.contains(&m) {
-                        if let Ok(mut r) = received.lock() {
-                            r.push((i, now));
-                        }
+                    if !m.is_empty()
+                        && t.contains(&m)
+                        && let Ok(mut r) = received.lock()
+                    {
+                        r.push((i, now));
                     }
                 }
             }

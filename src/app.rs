@@ -80,7 +80,7 @@ impl AppState {
         let cluster = Cluster::new(db.clone());
         let hub = Hub::start(db.clone(), realtime.queue_capacity, Some(cluster.clone())).await?;
         cluster.spawn_listener(url, hub.clone());
-        realtime::spawn_sweeper(db.clone(), realtime.clone());
+        realtime::spawn_sweeper(db.clone(), hub.clone(), realtime.clone());
         let cache_sessions = db.backend() == DbBackend::Sqlite;
         Ok(Self(Arc::new(Inner {
             jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),

@@ -130,10 +130,17 @@ pub async fn list(db: &impl ConnectionTrait, q: &Query) -> Result<Vec<event::Mod
     Ok(select.limit(q.limit).all(db).await?)
 }
 
-/// Deletes events beyond the retention (older than `max_age` or beyond the newest `keep`).
-/// The newest event is always kept so `head` and replays stay meaningful.
-pub async fn sweep(db: &impl ConnectionTrait, keep: u64, max_age: Duration) -> Result<u64> {
-    let head = head(db).await?;
+/// Deletes events beyond the retention (older than `max_age` or beyond the newest `keep`), but
+/// only below `delivered` (what this instance's hub has fanned out), so retention never takes
+/// an event before the sockets got it. The newest event is always kept so `head` and replays
+/// stay meaningful.
+pub async fn sweep(
+    db: &impl ConnectionTrait,
+    keep: u64,
+    max_age: Duration,
+    delivered: i64,
+) -> Result<u64> {
+    let head = head(db).await?.min(delivered + 1);
     let by_count = head - i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
     let res = event::Entity::delete_many()
         .filter(event::Column::Seq.lt(head))

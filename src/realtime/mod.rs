@@ -96,7 +96,7 @@ impl Drop for Active {
 }
 
 /// Deletes events past the retention now and then.
-pub fn spawn_sweeper(db: crate::db::Db, settings: Settings) {
+pub fn spawn_sweeper(db: crate::db::Db, hub: hub::Hub, settings: Settings) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(settings.sweep_interval);
         let max_age = chrono::Duration::days(i64::try_from(settings.retention_days).unwrap_or(7));
@@ -104,7 +104,8 @@ pub fn spawn_sweeper(db: crate::db::Db, settings: Settings) {
             tick.tick().await;
             let swept = async {
                 let tx = db.begin_write().await?;
-                let n = log::sweep(&*tx, settings.retention_count, max_age).await?;
+                let delivered = hub.fanned_out();
+                let n = log::sweep(&*tx, settings.retention_count, max_age, delivered).await?;
                 tx.commit().await?;
                 Ok::<u64, crate::error::Error>(n)
             };
