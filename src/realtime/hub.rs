@@ -2,8 +2,9 @@
 //!
 //! It knows nothing of HTTP. Services tell it "the log advanced to seq N" after they commit; the
 //! hub reads the new events from the log in order, serialises each once, and offers the text to
-//! every interested connection's bounded queue. A connection whose queue is full is closed with
-//! 4008 instead of slowing anyone else down. Ephemeral events (progress, presence) skip the log.
+//! every interested connection's bounded queue. A connection whose queue is full never slows
+//! anyone else down: it catches up from the log when it has room, or is closed with 4008 if it
+//! stays full. Ephemeral events (progress, presence) skip the log.
 
 use std::{
     collections::HashMap,
@@ -11,7 +12,7 @@ use std::{
         Arc,
         atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chrono::Utc;
@@ -27,14 +28,28 @@ use crate::{db::Db, metrics};
 
 /// Events read from the log per query while catching up.
 const LOG_BATCH: u64 = 500;
+/// A connection whose queue stays full this long is closed with 4008.
+const LAG_LIMIT: Duration = Duration::from_secs(3);
+/// How often lagging connections are offered a catch-up.
+const LAG_CHECK: Duration = Duration::from_millis(20);
 /// How often presence changes are announced (coalesced per user).
 const PRESENCE_BATCH: Duration = Duration::from_millis(200);
 
 /// What a connection's queue carries: shared, already-serialised text.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Durable { seq: i64, text: Arc<str> },
-    Ephemeral { text: Arc<str> },
+    Durable {
+        seq: i64,
+        text: Arc<str>,
+    },
+    Ephemeral {
+        text: Arc<str>,
+    },
+    /// The queue overflowed: replay `(after, upto]` from the log, then continue with the queue.
+    CatchUp {
+        after: i64,
+        upto: i64,
+    },
 }
 
 /// Set by the hub to make a connection close itself with a code, right away.
@@ -123,6 +138,10 @@ struct Conn {
     close: Arc<CloseSignal>,
     /// Presence counts its snapshot showed, until the next announcement.
     seen: HashMap<String, usize>,
+    /// Highest durable seq put in its queue (or covered by a catch-up).
+    queued_upto: i64,
+    /// Since when its queue has been full; live frames are withheld meanwhile.
+    lagging_since: Option<Instant>,
 }
 
 struct HubTask {
@@ -235,6 +254,8 @@ impl HubTask {
         // A missed notification must not strand events: re-check the log head now and then.
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lag_tick = tokio::time::interval(LAG_CHECK);
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut presence_tick = tokio::time::interval(PRESENCE_BATCH);
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -244,6 +265,7 @@ impl HubTask {
                     None => break,
                 },
                 _ = presence_tick.tick(), if !self.dirty.is_empty() => self.announce_presence(),
+                _ = lag_tick.tick(), if self.any_lagging() => self.serve_laggards(),
                 _ = poll.tick() => {
                     if let Ok(head) = log::head(self.db.conn()).await {
                         self.catch_up(head).await;
@@ -278,6 +300,8 @@ impl HubTask {
                         sender,
                         close,
                         seen: HashMap::new(),
+                        queued_upto: self.last,
+                        lagging_since: None,
                     },
                 );
                 // Everyone online now, this connection included. The next announcement skips
@@ -377,20 +401,70 @@ impl HubTask {
         self.fan_out_except(topic, msg, |_| false);
     }
 
+    /// Offers `msg` to every interested connection. A full queue does not block anyone: that
+    /// connection becomes *lagging* and stops receiving live frames; it is sent a
+    /// [`Outbound::CatchUp`] (replay from the log) as soon as it has room again, and closed with
+    /// 4008 if it stays full for [`LAG_LIMIT`].
     fn fan_out_except(&mut self, topic: Topic, msg: Outbound, skip: impl Fn(&Conn) -> bool) {
-        let mut slow = Vec::new();
+        let durable_seq = match &msg {
+            Outbound::Durable { seq, .. } => Some(*seq),
+            _ => None,
+        };
+        let mut gone = Vec::new();
         let mut sent = 0u64;
-        for (id, conn) in &self.conns {
-            if !conn.topics.contains(topic) || skip(conn) {
+        let now = Instant::now();
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.lagging_since.is_some() || !conn.topics.contains(topic) || skip(conn) {
                 continue;
             }
             match conn.sender.try_send(msg.clone()) {
-                Ok(()) => sent += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
-                Err(mpsc::error::TrySendError::Closed(_)) => slow.push(*id),
+                Ok(()) => {
+                    sent += 1;
+                    if let Some(seq) = durable_seq {
+                        conn.queued_upto = seq;
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => conn.lagging_since = Some(now),
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
             }
         }
         metrics::ws_events_sent(sent);
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
+    fn any_lagging(&self) -> bool {
+        self.conns.values().any(|c| c.lagging_since.is_some())
+    }
+
+    /// Offers each lagging connection a catch-up to the current position, or closes it with
+    /// 4008 once it has been full for too long.
+    fn serve_laggards(&mut self) {
+        let now = Instant::now();
+        let upto = self.last;
+        let mut slow = Vec::new();
+        for (id, conn) in self.conns.iter_mut() {
+            let Some(since) = conn.lagging_since else {
+                continue;
+            };
+            if now.duration_since(since) > LAG_LIMIT {
+                slow.push(*id);
+                continue;
+            }
+            let catch_up = Outbound::CatchUp {
+                after: conn.queued_upto,
+                upto,
+            };
+            match conn.sender.try_send(catch_up) {
+                Ok(()) => {
+                    conn.lagging_since = None;
+                    conn.queued_upto = upto;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => slow.push(*id),
+            }
+        }
         for id in slow {
             metrics::ws_slow_consumer();
             self.close(id, CloseCode::SlowConsumer);

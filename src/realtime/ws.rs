@@ -156,6 +156,11 @@ async fn run(socket: WebSocketStream, state: AppState) {
                     }
                 }
                 Some(Outbound::Ephemeral { text }) => ok = conn.send(text.to_string()).await,
+                Some(Outbound::CatchUp { after, upto }) => {
+                    let from = after.max(conn.last);
+                    ok = replay(&state, &mut conn, from, upto).await;
+                    conn.last = conn.last.max(upto);
+                }
                 None => {
                     close_code = Some(CloseCode::SlowConsumer);
                     break;
@@ -250,11 +255,26 @@ async fn resume(state: &AppState, conn: &mut Connection, after: i64) -> bool {
             .await;
     }
     let upto = conn.last;
+    if !replay(state, conn, after, upto).await {
+        return false;
+    }
+    // The client may already have seen further (e.g. on another instance).
+    conn.last = conn.last.max(after);
+    true
+}
+
+/// Sends the logged events `(after, upto]` that match the connection's topics, in order.
+async fn replay(state: &AppState, conn: &mut Connection, after: i64, upto: i64) -> bool {
+    let db = state.db.conn();
     let mut cursor = after;
     while cursor < upto {
         let rows = match log::range(db, cursor, upto, REPLAY_BATCH).await {
             Ok(rows) => rows,
-            Err(_) => return bad_message(conn, "event log unavailable, try again").await,
+            Err(e) => {
+                // Without these events the stream would have a gap: end it, the client resumes.
+                tracing::warn!(error = %e, "replay failed");
+                return false;
+            }
         };
         let Some(last) = rows.last().map(|r| r.seq) else {
             break;
@@ -268,7 +288,5 @@ async fn resume(state: &AppState, conn: &mut Connection, after: i64) -> bool {
         }
         cursor = last;
     }
-    // The client may already have seen further (e.g. on another instance).
-    conn.last = conn.last.max(after);
     true
 }
