@@ -1240,24 +1240,7 @@ async fn concurrent_writers_every_socket_sees_the_same_log() {
     for t in 0..TASKS {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            let mut writes = Vec::new();
-            let mut i = 0;
-            while Instant::now() < until {
-                let created = app.create_user(&format!("cw{t}_{i}"), "viewer").await;
-                let id = id_of(&created);
-                writes.push(("user.created", created));
-                for k in 0..4 {
-                    let patched = app
-                        .admin_patch_user(
-                            &id,
-                            &json!({"display_name": format!("writer {t} #{i}.{k}")}),
-                        )
-                        .await;
-                    writes.push(("user.updated", patched));
-                }
-                i += 1;
-            }
-            writes
+            app.write_users_until(&format!("cw{t}"), until).await
         }));
     }
     let mut writes = Vec::new();

@@ -154,26 +154,8 @@ async fn cluster_concurrent_writers_share_one_sequence() {
         for t in 0..TASKS_PER_INSTANCE {
             let app = app.clone();
             tasks.push(tokio::spawn(async move {
-                let mut writes = Vec::new();
-                let mut i = 0;
-                while Instant::now() < until {
-                    let created = app
-                        .create_user(&format!("cl{instance}{t}_{i}"), "viewer")
-                        .await;
-                    let id = id_of(&created);
-                    writes.push(("user.created", created));
-                    for k in 0..4 {
-                        let patched = app
-                            .admin_patch_user(
-                                &id,
-                                &json!({"display_name": format!("{instance}{t} #{i}.{k}")}),
-                            )
-                            .await;
-                        writes.push(("user.updated", patched));
-                    }
-                    i += 1;
-                }
-                writes
+                app.write_users_until(&format!("cl{instance}{t}"), until)
+                    .await
             }));
         }
     }

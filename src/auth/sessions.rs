@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use entity::{session, user};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
     sea_query::{Expr, ExprTrait},
 };
 use sha2::{Digest, Sha256};
@@ -162,18 +162,10 @@ pub async fn revoke_by_token(db: &impl ConnectionTrait, token: &str) -> Result<b
     let Some((sid, secret)) = split_token(token) else {
         return Ok(false);
     };
-    let res = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(Utc::now())))
-        .col_expr(
-            session::Column::RevokedReason,
-            Expr::value(Some(RevokeReason::Logout.as_str())),
-        )
-        .filter(session::Column::Id.eq(sid))
-        .filter(session::Column::RefreshHash.eq(hash_secret(secret)))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected > 0)
+    let matching = Condition::all()
+        .add(session::Column::Id.eq(sid))
+        .add(session::Column::RefreshHash.eq(hash_secret(secret)));
+    Ok(revoke_where(db, matching, RevokeReason::Logout).await? > 0)
 }
 
 pub async fn revoke(
@@ -181,16 +173,7 @@ pub async fn revoke(
     session_id: &str,
     reason: RevokeReason,
 ) -> Result<()> {
-    session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(Utc::now())))
-        .col_expr(
-            session::Column::RevokedReason,
-            Expr::value(Some(reason.as_str())),
-        )
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
+    revoke_where(db, session::Column::Id.eq(session_id).into(), reason).await?;
     Ok(())
 }
 
@@ -200,13 +183,22 @@ pub async fn revoke_all_for_user(
     user_id: &str,
     reason: RevokeReason,
 ) -> Result<u64> {
+    revoke_where(db, session::Column::UserId.eq(user_id).into(), reason).await
+}
+
+/// Marks the live sessions matching `cond` revoked; returns how many.
+async fn revoke_where(
+    db: &impl ConnectionTrait,
+    cond: Condition,
+    reason: RevokeReason,
+) -> Result<u64> {
     let res = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Some(Utc::now())))
         .col_expr(
             session::Column::RevokedReason,
             Expr::value(Some(reason.as_str())),
         )
-        .filter(session::Column::UserId.eq(user_id))
+        .filter(cond)
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;

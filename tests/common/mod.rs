@@ -671,6 +671,28 @@ impl TestApp {
     }
 
     /// PATCH a user as admin; panics unless 200.
+    /// Until `until`: create a user named `<prefix>_<i>`, then patch its display name four
+    /// times. Returns every write as `(event type it must produce, REST response body)`.
+    pub async fn write_users_until(
+        &self,
+        prefix: &str,
+        until: Instant,
+    ) -> Vec<(&'static str, Value)> {
+        let mut writes = Vec::new();
+        let mut i = 0;
+        while Instant::now() < until {
+            let created = self.create_user(&format!("{prefix}_{i}"), "viewer").await;
+            let id = created["id"].as_str().expect("user id").to_owned();
+            writes.push(("user.created", created));
+            for k in 0..4 {
+                let body = json!({"display_name": format!("{prefix} #{i}.{k}")});
+                writes.push(("user.updated", self.admin_patch_user(&id, &body).await));
+            }
+            i += 1;
+        }
+        writes
+    }
+
     pub async fn admin_patch_user(&self, id: &str, body: &Value) -> Value {
         let resp = self
             .patch(&format!("/api/users/{id}"), &self.admin_token, body)
