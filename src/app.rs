@@ -11,6 +11,7 @@ use crate::{
     config::{GlobalArgs, ServeArgs},
     db::Db,
     error::Result,
+    files::{self, slots::Slots},
     health,
     listener::NoDelayAcceptor,
     metrics,
@@ -24,6 +25,7 @@ use crate::{
         ws,
     },
     secret,
+    storage::Storage,
 };
 
 /// Settings services need at run time.
@@ -32,6 +34,7 @@ pub struct Settings {
     pub refresh_ttl_secs: u64,
     pub json_body_limit_bytes: usize,
     pub max_upload_bytes: u64,
+    pub public_url: Option<String>,
 }
 
 /// Shared state, injected into handlers with `Data<&AppState>`; cheap to clone.
@@ -51,6 +54,8 @@ pub struct Inner {
     pub cluster: Cluster,
     pub realtime: realtime::Settings,
     pub ws_tracker: ConnTracker,
+    pub storage: Storage,
+    pub download_slots: Slots,
 }
 
 impl Deref for AppState {
@@ -82,7 +87,12 @@ impl AppState {
         cluster.spawn_listener(url, hub.clone());
         realtime::spawn_sweeper(db.clone(), hub.clone(), realtime.clone());
         let cache_sessions = db.backend() == DbBackend::Sqlite;
-        Ok(Self(Arc::new(Inner {
+        let storage = Storage::local(&global.data_dir)?;
+        let removed = storage.clean_tmp()?;
+        if removed > 0 {
+            tracing::info!(removed, "removed temp files of interrupted uploads");
+        }
+        let state = Self(Arc::new(Inner {
             jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
             principals: PrincipalCache::new(cache_sessions),
             hasher,
@@ -92,17 +102,30 @@ impl AppState {
                 refresh_ttl_secs: args.refresh_token_ttl_secs,
                 json_body_limit_bytes: args.json_body_limit_bytes,
                 max_upload_bytes: args.max_upload_bytes,
+                public_url: args.public_url.clone(),
             },
             hub,
             cluster,
             realtime,
             ws_tracker: ConnTracker::default(),
+            storage,
+            download_slots: Slots::default(),
             db,
-        })))
+        }));
+        files::service::spawn_sweeper(
+            state.clone(),
+            Duration::from_secs(args.file_sweep_interval_secs),
+        );
+        Ok(state)
     }
 
     /// State for CLI commands that reuse the services but never serve HTTP.
-    pub async fn for_cli(db: Db, hasher: PasswordHasher) -> Result<Self> {
+    pub async fn for_cli(
+        db: Db,
+        hasher: PasswordHasher,
+        data_dir: &std::path::Path,
+    ) -> Result<Self> {
+        let storage = Storage::local(data_dir)?;
         let unused_secret = uuid::Uuid::new_v4().to_string();
         let window = Duration::from_secs(60);
         let cluster = Cluster::new(db.clone());
@@ -118,6 +141,7 @@ impl AppState {
                 refresh_ttl_secs: 60,
                 json_body_limit_bytes: 1 << 20,
                 max_upload_bytes: 0,
+                public_url: None,
             },
             realtime: realtime::Settings {
                 auth_timeout: Duration::from_secs(10),
@@ -127,6 +151,8 @@ impl AppState {
                 sweep_interval: Duration::from_secs(60),
             },
             ws_tracker: ConnTracker::default(),
+            storage,
+            download_slots: Slots::default(),
             db,
         })))
     }
@@ -141,6 +167,24 @@ impl AppState {
     pub async fn revoke(&self, target: Revoke) {
         self.hub.revoke(target.clone());
         self.cluster.publish_revoke(&target).await;
+    }
+
+    /// Like [`publish`](Self::publish), but never waits: local delivery is immediate and the
+    /// cross-instance notification (PostgreSQL only) goes out on its own task. For transfer
+    /// progress, which must never slow a transfer down.
+    pub fn publish_nowait(&self, kind: EventType, actor: Option<&Actor>, data: &serde_json::Value) {
+        let text = realtime::event::frame_text(
+            kind.as_str(),
+            None,
+            chrono::Utc::now(),
+            actor,
+            &data.to_string(),
+        );
+        self.hub.deliver_remote_ephemeral(kind, text.clone());
+        if self.cluster.enabled() {
+            let cluster = self.cluster.clone();
+            tokio::spawn(async move { cluster.publish_ephemeral(kind, &text).await });
+        }
     }
 
     /// Publishes an ephemeral event (progress, presence-like) here and on every other instance.
@@ -171,6 +215,10 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/api/ws", get(ws::endpoint))
         .nest("/api/docs", docs)
         .nest("/api", api.with(body_limit))
+        .at(
+            "/d/:token",
+            get(files::api::public_download).head(files::api::public_download),
+        )
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(metrics::endpoint))

@@ -38,7 +38,8 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
     let password = read_password()?;
     let db = Db::connect(&global.database_url(), Some(2)).await?;
     db.migrate().await?;
-    let state = crate::app::AppState::for_cli(db, PasswordHasher::new(1)?).await?;
+    let state =
+        crate::app::AppState::for_cli(db, PasswordHasher::new(1)?, &global.data_dir).await?;
     let result = match cmd {
         UserCommand::Create {
             username,

@@ -162,6 +162,28 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_EVENT_SWEEP_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub event_sweep_interval_secs: u64,
+    /// Base URL for share links (e.g. `https://files.example.com`); default: from the `Host`
+    /// header of the request that creates the link.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How often expired files and links are deleted, in seconds.
+    #[arg(long, env = "SWITCHBOARD_FILE_SWEEP_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub file_sweep_interval_secs: u64,
+    /// Allow URL imports from loopback, private and link-local addresses.
+    #[arg(long, env = "SWITCHBOARD_IMPORT_ALLOW_PRIVATE")]
+    pub import_allow_private: bool,
+    /// URL imports running at once; more wait in a queue.
+    #[arg(long, env = "SWITCHBOARD_IMPORT_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_concurrency: u64,
+    /// Redirects a URL import follows.
+    #[arg(long, env = "SWITCHBOARD_IMPORT_MAX_REDIRECTS", default_value_t = 5)]
+    pub import_max_redirects: usize,
+    /// Seconds a URL import may take in all.
+    #[arg(long, env = "SWITCHBOARD_IMPORT_TIMEOUT_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -27,6 +27,19 @@ pub enum Error {
     Validation(BTreeMap<String, String>),
     #[error("too many attempts, try again later")]
     RateLimited { retry_after_secs: u64 },
+    /// Every remaining download of a limited file or link is in progress right now.
+    #[error("all remaining downloads are in progress; try again shortly")]
+    DownloadsInFlight { retry_after_secs: u64 },
+    /// Expired, exhausted or deleted.
+    #[error("{0}")]
+    Gone(&'static str),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// The requested range starts past the end of a file of `size` bytes.
+    #[error("the requested range is outside the file")]
+    RangeNotSatisfiable { size: u64 },
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error("i/o error: {0}")]
@@ -107,6 +120,9 @@ pub enum ApiError {
     /// Duplicate, or a guard such as the last enabled admin.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// Expired, exhausted or deleted (files and share links).
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     /// `If-Match` does not match the current version; `current` holds it.
     #[oai(status = 412)]
     PreconditionFailed(Json<VersionMismatchBody>),
@@ -116,6 +132,9 @@ pub enum ApiError {
     /// Unsupported content type.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// The `Range` starts past the end; `Content-Range: bytes */<size>` gives the size.
+    #[oai(status = 416)]
+    RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
     /// Validation failed; `fields` says what is wrong with each field.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -151,6 +170,21 @@ impl From<Error> for ApiError {
             Error::RateLimited { retry_after_secs } => Self::TooManyRequests(
                 Json(ErrorBody::new("rate_limited", msg)),
                 retry_after_secs.max(1),
+            ),
+            Error::DownloadsInFlight { retry_after_secs } => Self::TooManyRequests(
+                Json(ErrorBody::new("download_limit_in_flight", msg)),
+                retry_after_secs.max(1),
+            ),
+            Error::Gone(_) => Self::Gone(Json(ErrorBody::new("gone", msg))),
+            Error::PayloadTooLarge(_) => {
+                Self::PayloadTooLarge(Json(ErrorBody::new("payload_too_large", msg)))
+            }
+            Error::UnsupportedMediaType(_) => {
+                Self::UnsupportedMediaType(Json(ErrorBody::new("unsupported_media_type", msg)))
+            }
+            Error::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable(
+                Json(ErrorBody::new("range_not_satisfiable", msg)),
+                format!("bytes */{size}"),
             ),
             Error::Db(_) | Error::Io(_) | Error::Internal(_) => {
                 // The cause goes to the log only; clients see a generic message.

@@ -71,6 +71,11 @@ pub fn ws_events_sent(n: u64) {
     }
 }
 
+/// One more (`+1`) or one fewer (`-1`) download streaming right now.
+pub fn downloads_in_flight(delta: f64) {
+    gauge!("switchboard_downloads_in_flight").increment(delta);
+}
+
 pub fn ws_slow_consumer() {
     counter!("switchboard_ws_slow_consumers_total").increment(1);
 }

@@ -108,7 +108,7 @@ async fn envelope(mut resp: Response, method: &Method, path: &str) -> Response {
     out
 }
 
-/// Refuses JSON bodies over the limit with 413, whether or not a `Content-Length` is sent.
+/// Refuses JSON (non-multipart) bodies over the limit with 413, whether or not a `Content-Length` is sent.
 pub struct BodyLimit {
     pub max_bytes: usize,
 }
@@ -136,6 +136,16 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        // Uploads are streamed and limited by the upload handler itself.
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.get(..19))
+            .is_some_and(|v| v.eq_ignore_ascii_case("multipart/form-data"));
+        if multipart {
+            return self.inner.call(req).await;
+        }
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)

@@ -2,7 +2,9 @@
 
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::{auth::api::AuthApi, realtime::api::EventsApi, users::api::UsersApi};
+use crate::{
+    auth::api::AuthApi, files::api::FilesApi, realtime::api::EventsApi, users::api::UsersApi,
+};
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -10,16 +12,18 @@ pub enum ApiTags {
     Auth,
     /// Manage users (writes need the admin role).
     Users,
+    /// Upload, download and share files (writes need the admin role).
+    Files,
     /// The durable event log (audit trail).
     Events,
 }
 
-pub type Apis = (AuthApi, UsersApi, EventsApi);
+pub type Apis = (AuthApi, UsersApi, FilesApi, EventsApi);
 
 /// The API service, served under `/api`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi, EventsApi),
+        (AuthApi, UsersApi, FilesApi, EventsApi),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
     )

@@ -1,5 +1,7 @@
 //! sea-orm entities: the database rows, nothing else.
 
 pub mod event;
+pub mod file;
 pub mod session;
+pub mod share_link;
 pub mod user;

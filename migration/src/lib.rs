@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_users_sessions;
 mod m20261122_000002_events;
+mod m20261122_000003_files;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_users_sessions::Migration),
             Box::new(m20261122_000002_events::Migration),
+            Box::new(m20261122_000003_files::Migration),
         ]
     }
 }

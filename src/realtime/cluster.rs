@@ -54,6 +54,11 @@ impl Cluster {
         }
     }
 
+    /// Whether other instances can exist (PostgreSQL).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub async fn publish_ephemeral(&self, kind: EventType, text: &str) {
         self.notify(Wire {
             origin: Some(self.instance.to_string()),

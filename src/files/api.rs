@@ -1,0 +1,460 @@
+//! `/api/files`, `/api/links` and the public `/d/{token}`: thin handlers over the services.
+
+use poem::{Body, Request, web::Data};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Header, Path, Query},
+    payload::{Binary, Json},
+};
+
+use super::{
+    download::{self, Conditions, Outcome, Source},
+    dto::{CreateLinkRequest, File, FilePage, Link, LinkPage, UpdateFileRequest},
+    service::{self, FileChanges, Limits, ListQuery},
+    upload::{self, MultipartUpload},
+};
+use crate::{
+    app::AppState,
+    auth::guard::BearerAuth,
+    conditional::{etag, if_none_match_hits, parse_if_match},
+    error::{ApiError, ApiResult},
+    openapi::ApiTags,
+    pagination::PageParams,
+};
+
+pub struct FilesApi;
+
+#[derive(ApiResponse)]
+pub enum GetFileResponse {
+    /// The file's metadata; `ETag` carries its version.
+    #[oai(status = 200)]
+    Ok(Json<File>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` matched the current version.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum CreateFileResponse {
+    /// Stored; `Location` is the new file's URL.
+    #[oai(status = 201)]
+    Created(
+        Json<File>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum UpdateFileResponse {
+    /// Updated (version incremented).
+    #[oai(status = 200)]
+    Ok(Json<File>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedResponse {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateLinkResponse {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Link>),
+}
+
+/// A download: the whole file, one range of it, or "not modified".
+#[derive(ApiResponse)]
+pub enum DownloadResponse {
+    /// The whole file.
+    #[oai(status = 200)]
+    Ok(
+        Binary<Body>,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Content-Length")] u64,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Last-Modified")] String,
+        #[oai(header = "Accept-Ranges")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// The requested range (`Content-Range: bytes a-b/size`).
+    #[oai(status = 206)]
+    Partial(
+        Binary<Body>,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Content-Length")] u64,
+        #[oai(header = "Content-Range")] String,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Last-Modified")] String,
+        #[oai(header = "Accept-Ranges")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// `If-None-Match` / `If-Modified-Since` matched.
+    #[oai(status = 304)]
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Last-Modified")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// Downloads are counted, so shared caches must not answer for us.
+const CACHE_CONTROL: &str = "private, no-cache";
+
+impl From<Outcome> for DownloadResponse {
+    fn from(o: Outcome) -> Self {
+        let cache = || CACHE_CONTROL.to_owned();
+        let ranges = || "bytes".to_owned();
+        match o {
+            Outcome::NotModified(m) => Self::NotModified(m.etag, m.last_modified, cache()),
+            Outcome::Full { meta, length, body } => Self::Ok(
+                Binary(body),
+                meta.content_type,
+                length,
+                meta.disposition,
+                meta.etag,
+                meta.last_modified,
+                ranges(),
+                cache(),
+            ),
+            Outcome::Partial {
+                meta,
+                length,
+                content_range,
+                body,
+            } => Self::Partial(
+                Binary(body),
+                meta.content_type,
+                length,
+                content_range,
+                meta.disposition,
+                meta.etag,
+                meta.last_modified,
+                ranges(),
+                cache(),
+            ),
+        }
+    }
+}
+
+fn conditions(req: &Request) -> Conditions<'_> {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    Conditions {
+        range: h("range"),
+        if_range: h("if-range"),
+        if_none_match: h("if-none-match"),
+        if_modified_since: h("if-modified-since"),
+    }
+}
+
+/// Absent → keep (`None`), `null` → clear (`Some(None)`), a value → set.
+fn maybe<T>(v: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<T>> {
+    use poem_openapi::types::MaybeUndefined;
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(t) => Some(Some(t)),
+    }
+}
+
+fn is_head(req: &Request) -> bool {
+    req.method() == poem::http::Method::HEAD
+}
+
+/// The base of share-link URLs: `--public-url`, else the scheme and host the client used.
+fn public_base(state: &AppState, req: &Request) -> String {
+    if let Some(url) = &state.settings.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+#[OpenApi(tag = "ApiTags::Files")]
+impl FilesApi {
+    /// List files
+    ///
+    /// Paged; `q` searches names (case-insensitive); `sort` is one of name, size, content_type,
+    /// created_at, updated_at, download_count, expires_at, with `-` for descending (default
+    /// `-created_at`).
+    #[oai(path = "/files", method = "get", operation_id = "list_files")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        page: Query<Option<u64>>,
+        per_page: Query<Option<u64>>,
+        q: Query<Option<String>>,
+        sort: Query<Option<String>>,
+    ) -> ApiResult<Json<FilePage>> {
+        let paging = PageParams::parse(page.0, per_page.0)?;
+        let query = ListQuery {
+            q: q.0,
+            sort: sort.0,
+        };
+        let (items, total) = service::list(state.db.conn(), &query, paging).await?;
+        Ok(Json(FilePage {
+            items: items.into_iter().map(File::from).collect(),
+            total,
+            page: paging.page,
+            per_page: paging.per_page,
+        }))
+    }
+
+    /// Upload a file (admin)
+    ///
+    /// `multipart/form-data` with a `file` part, streamed to disk and hashed on the way; larger
+    /// than `--max-upload-bytes` → 413 and nothing is kept. Optional parts: `name`,
+    /// `expires_at`, `max_downloads`.
+    #[oai(path = "/files", method = "post", operation_id = "upload_file")]
+    async fn upload(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: MultipartUpload,
+    ) -> ApiResult<CreateFileResponse> {
+        auth.0.require_admin()?;
+        let file = upload::receive(&state, &auth.0, body).await?;
+        let location = format!("/api/files/{}", file.id);
+        let tag = etag(file.version);
+        Ok(CreateFileResponse::Created(
+            Json(file.into()),
+            location,
+            tag,
+        ))
+    }
+
+    /// Get a file's metadata
+    #[oai(path = "/files/:id", method = "get", operation_id = "get_file")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        id: Path<String>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> ApiResult<GetFileResponse> {
+        let file = service::get(state.db.conn(), &id).await?;
+        let tag = etag(file.version);
+        if if_none_match_hits(if_none_match.as_deref(), file.version) {
+            return Ok(GetFileResponse::NotModified(tag));
+        }
+        Ok(GetFileResponse::Ok(Json(file.into()), tag))
+    }
+
+    /// Update a file's metadata (admin)
+    ///
+    /// Partial; `null` clears `expires_at` or `max_downloads`. With `If-Match: "<version>"` a
+    /// stale version is refused with 412 and the current file.
+    #[oai(path = "/files/:id", method = "patch", operation_id = "update_file")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<UpdateFileRequest>,
+    ) -> ApiResult<UpdateFileResponse> {
+        auth.0.require_admin()?;
+        let expected = parse_if_match(if_match.as_deref())?;
+        let changes = FileChanges {
+            name: body.0.name.map(|n| n.into_inner()),
+            expires_at: maybe(body.0.expires_at),
+            max_downloads: maybe(body.0.max_downloads),
+        };
+        let file = service::update(&state, &auth.0, &id, changes, expected).await?;
+        let tag = etag(file.version);
+        Ok(UpdateFileResponse::Ok(Json(file.into()), tag))
+    }
+
+    /// Delete a file (admin)
+    ///
+    /// Removes the row, its share links and the stored bytes.
+    #[oai(path = "/files/:id", method = "delete", operation_id = "delete_file")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<DeletedResponse> {
+        auth.0.require_admin()?;
+        service::delete(&state, Some(&auth.0), &id).await?;
+        Ok(DeletedResponse::Deleted)
+    }
+
+    /// Download a file
+    ///
+    /// GET or HEAD. Single `Range` → 206, unsatisfiable → 416; `If-Range`, `If-None-Match` and
+    /// `If-Modified-Since` are honoured. Counted once its last byte is sent; an expired or
+    /// exhausted file → 410.
+    #[oai(
+        path = "/files/:id/download",
+        method = "get",
+        operation_id = "download_file"
+    )]
+    async fn download(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        let source = Source::Api {
+            file_id: &id,
+            user: &auth.0,
+        };
+        let outcome = download::serve(&state, source, is_head(req), conditions(req)).await?;
+        Ok(outcome.into())
+    }
+
+    /// Download headers only
+    ///
+    /// The headers `GET` would send, without the body; never counted.
+    #[oai(
+        path = "/files/:id/download",
+        method = "head",
+        operation_id = "head_file"
+    )]
+    async fn download_head(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        self.download(state, auth, id, req).await
+    }
+
+    /// Create a share link (admin)
+    #[oai(
+        path = "/files/:id/links",
+        method = "post",
+        operation_id = "create_link"
+    )]
+    async fn create_link(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        req: &Request,
+        body: Json<CreateLinkRequest>,
+    ) -> ApiResult<CreateLinkResponse> {
+        auth.0.require_admin()?;
+        let limits = Limits {
+            expires_at: body.0.expires_at,
+            max_downloads: body.0.max_downloads,
+        };
+        let link = service::create_link(&state, &auth.0, &id, limits).await?;
+        Ok(CreateLinkResponse::Created(Json(Link::from_model(
+            link,
+            &public_base(&state, req),
+        ))))
+    }
+
+    /// List a file's share links
+    #[oai(path = "/files/:id/links", method = "get", operation_id = "list_links")]
+    async fn list_links(
+        &self,
+        state: Data<&AppState>,
+        _auth: BearerAuth,
+        id: Path<String>,
+        page: Query<Option<u64>>,
+        per_page: Query<Option<u64>>,
+        req: &Request,
+    ) -> ApiResult<Json<LinkPage>> {
+        let paging = PageParams::parse(page.0, per_page.0)?;
+        let (items, total) = service::list_links(state.db.conn(), &id, paging).await?;
+        let base = public_base(&state, req);
+        Ok(Json(LinkPage {
+            items: items
+                .into_iter()
+                .map(|l| Link::from_model(l, &base))
+                .collect(),
+            total,
+            page: paging.page,
+            per_page: paging.per_page,
+        }))
+    }
+
+    /// Delete a share link (admin)
+    ///
+    /// The link answers 410 from then on.
+    #[oai(
+        path = "/links/:token",
+        method = "delete",
+        operation_id = "delete_link"
+    )]
+    async fn delete_link(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        token: Path<String>,
+    ) -> ApiResult<DeletedResponse> {
+        auth.0.require_admin()?;
+        service::delete_link(&state, &token).await?;
+        Ok(DeletedResponse::Deleted)
+    }
+
+    /// Download through a share link (no authentication)
+    ///
+    /// Served at `/d/{token}` (and here). Same headers and range support as
+    /// `/files/{id}/download`; an expired, exhausted or deleted link → 410.
+    #[oai(path = "/d/:token", method = "get", operation_id = "download_shared")]
+    async fn download_shared(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        shared(&state, &token, req).await.map_err(Into::into)
+    }
+
+    /// Share-link download headers only
+    #[oai(path = "/d/:token", method = "head", operation_id = "head_shared")]
+    async fn download_shared_head(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        shared(&state, &token, req).await.map_err(Into::into)
+    }
+}
+
+async fn shared(
+    state: &AppState,
+    token: &str,
+    req: &Request,
+) -> crate::error::Result<DownloadResponse> {
+    let outcome =
+        download::serve(state, Source::Link { token }, is_head(req), conditions(req)).await?;
+    Ok(outcome.into())
+}
+
+/// `GET|HEAD /d/{token}` outside `/api`: the short public URL.
+#[poem::handler]
+pub async fn public_download(
+    state: Data<&AppState>,
+    token: poem::web::Path<String>,
+    req: &Request,
+) -> poem::Response {
+    use poem::IntoResponse;
+    match shared(&state, &token, req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -1,0 +1,121 @@
+//! Request and response bodies of the files, links and tasks APIs.
+
+use chrono::{DateTime, Utc};
+use entity::{file, share_link};
+use poem_openapi::{Object, types::MaybeUndefined};
+
+use crate::strict::StrictString;
+
+/// A stored file's metadata.
+#[derive(Debug, Clone, Object)]
+pub struct File {
+    pub id: String,
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
+    /// Lower-case hex SHA-256 of the bytes; the download `ETag` is `"<sha256>"`.
+    pub sha256: String,
+    /// Id of the user who uploaded or imported it (null once that user is deleted).
+    pub uploaded_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Completed downloads (API and share links).
+    pub download_count: i64,
+    /// After this instant the file is no longer served (410) and is soon deleted.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Completed downloads allowed in all; then 410.
+    pub max_downloads: Option<i64>,
+    /// Incremented by every metadata change; `GET /api/files/{id}` gives it as `ETag`.
+    pub version: i64,
+}
+
+impl From<file::Model> for File {
+    fn from(m: file::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            size: m.size,
+            content_type: m.content_type,
+            sha256: m.sha256,
+            uploaded_by: m.uploaded_by,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            download_count: m.download_count,
+            expires_at: m.expires_at,
+            max_downloads: m.max_downloads,
+            version: m.version,
+        }
+    }
+}
+
+impl File {
+    pub fn to_json(&self) -> serde_json::Value {
+        poem_openapi::types::ToJSON::to_json(self).unwrap_or_default()
+    }
+}
+
+/// A page of files.
+#[derive(Debug, Clone, Object)]
+pub struct FilePage {
+    pub items: Vec<File>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// Partial update: only the fields present change; `null` clears `expires_at`/`max_downloads`.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateFileRequest {
+    pub name: Option<StrictString>,
+    pub expires_at: MaybeUndefined<DateTime<Utc>>,
+    pub max_downloads: MaybeUndefined<i64>,
+}
+
+/// A public download link.
+#[derive(Debug, Clone, Object)]
+pub struct Link {
+    /// Secret part of the URL (256 random bits).
+    pub token: String,
+    /// Absolute URL of the public download, `…/d/<token>`.
+    pub url: String,
+    pub file_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<i64>,
+    pub download_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<String>,
+}
+
+impl Link {
+    pub fn from_model(m: share_link::Model, base_url: &str) -> Self {
+        Self {
+            url: format!("{}/d/{}", base_url.trim_end_matches('/'), m.token),
+            token: m.token,
+            file_id: m.file_id,
+            expires_at: m.expires_at,
+            max_downloads: m.max_downloads,
+            download_count: m.download_count,
+            created_at: m.created_at,
+            created_by: m.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct LinkPage {
+    pub items: Vec<Link>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateLinkRequest {
+    /// Must be in the future.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// At least 1.
+    pub max_downloads: Option<i64>,
+}

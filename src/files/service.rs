@@ -1,0 +1,509 @@
+//! File and share-link rules and persistence: the only code that writes `files` and
+//! `share_links`. Every change records its durable event in the same transaction.
+
+use chrono::{DateTime, Utc};
+use entity::{file, share_link};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, LikeExpr},
+};
+use serde_json::json;
+
+use super::{dto::File, naming};
+use crate::{
+    app::AppState,
+    auth::sessions::Principal,
+    error::{Error, Result},
+    pagination::{PageParams, contains_pattern, parse_sort},
+    realtime::{self, event::EventType},
+    storage::Storage,
+};
+
+/// A file whose bytes are already durable under `storage_key`, ready to get its row.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub storage_key: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<i64>,
+}
+
+/// Options a client may set at upload or import time; checked by [`validate_limits`].
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<i64>,
+}
+
+/// `expires_at` must be in the future and `max_downloads` at least 1.
+pub fn validate_limits(limits: &Limits) -> Result<()> {
+    let mut problems = std::collections::BTreeMap::new();
+    if limits.expires_at.is_some_and(|e| e <= Utc::now()) {
+        problems.insert("expires_at".into(), "must be in the future".into());
+    }
+    if limits.max_downloads.is_some_and(|m| m < 1) {
+        problems.insert("max_downloads".into(), "must be at least 1".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(problems))
+    }
+}
+
+/// Sanitises a client-supplied name; 422 on `field` when nothing usable is left.
+pub fn clean_name(raw: &str, field: &str) -> Result<String> {
+    naming::sanitize(raw).ok_or_else(|| Error::field(field, "must be a non-empty file name"))
+}
+
+/// Filters and paging of `GET /api/files`.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub sort: Option<String>,
+}
+
+const SORTABLE: &[(&str, file::Column)] = &[
+    ("name", file::Column::NameLower),
+    ("size", file::Column::Size),
+    ("content_type", file::Column::ContentType),
+    ("created_at", file::Column::CreatedAt),
+    ("updated_at", file::Column::UpdatedAt),
+    ("download_count", file::Column::DownloadCount),
+    ("expires_at", file::Column::ExpiresAt),
+];
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    query: &ListQuery,
+    page: PageParams,
+) -> Result<(Vec<file::Model>, u64)> {
+    let sort = query.sort.as_deref().or(Some("-created_at"));
+    let (column, desc) = parse_sort(sort, SORTABLE, file::Column::CreatedAt)?;
+    let mut select = file::Entity::find();
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        select = select.filter(
+            Expr::col(file::Column::NameLower)
+                .like(LikeExpr::new(contains_pattern(q)).escape('\\')),
+        );
+    }
+    let total = select.clone().count(db).await?;
+    let order = if desc {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let items = select
+        .order_by(column, order.clone())
+        .order_by(file::Column::Id, order)
+        .offset(page.offset())
+        .limit(page.per_page)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<file::Model> {
+    file::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("file"))
+}
+
+/// Inserts the row of a file whose bytes are durable, with its `file.created` event, inside
+/// the caller's transaction. Returns the row and the event's seq.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    actor: Option<&Principal>,
+    new: NewFile,
+) -> Result<(file::Model, i64)> {
+    let now = Utc::now();
+    let model = file::ActiveModel {
+        id: Set(new.id),
+        name_lower: Set(new.name.to_lowercase()),
+        name: Set(new.name),
+        size: Set(i64::try_from(new.size).unwrap_or(i64::MAX)),
+        content_type: Set(new.content_type),
+        sha256: Set(new.sha256),
+        storage_key: Set(new.storage_key),
+        uploaded_by: Set(actor.map(|a| a.user_id.clone())),
+        created_at: Set(now),
+        updated_at: Set(now),
+        download_count: Set(0),
+        expires_at: Set(new.expires_at),
+        max_downloads: Set(new.max_downloads),
+        version: Set(1),
+    }
+    .insert(db)
+    .await?;
+    let seq = realtime::record(
+        db,
+        EventType::FileCreated,
+        actor,
+        &File::from(model.clone()).to_json(),
+    )
+    .await?;
+    Ok((model, seq))
+}
+
+/// Creates the row of an uploaded file (bytes already published under `storage_key`). If the
+/// row cannot be written, the bytes are deleted again.
+pub async fn create(
+    state: &AppState,
+    actor: Option<&Principal>,
+    new: NewFile,
+) -> Result<file::Model> {
+    let key = new.storage_key.clone();
+    let created = async {
+        let tx = state.db.begin_write().await?;
+        let (model, seq) = insert(&*tx, actor, new).await?;
+        tx.commit().await?;
+        Ok::<_, Error>((model, seq))
+    }
+    .await;
+    match created {
+        Ok((model, seq)) => {
+            state.log_advanced(seq);
+            Ok(model)
+        }
+        Err(e) => {
+            let _ = state.storage.delete(&key).await;
+            Err(e)
+        }
+    }
+}
+
+/// A partial update of a file's metadata. `None` keeps a field; `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct FileChanges {
+    pub name: Option<String>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub max_downloads: Option<Option<i64>>,
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &Principal,
+    id: &str,
+    changes: FileChanges,
+    if_match: Option<i64>,
+) -> Result<file::Model> {
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| clean_name(n, "name"))
+        .transpose()?;
+    validate_limits(&Limits {
+        expires_at: changes.expires_at.flatten(),
+        max_downloads: changes.max_downloads.flatten(),
+    })?;
+    let tx = state.db.begin_write().await?;
+    let current = file::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    if if_match.is_some_and(|v| v != current.version) {
+        return Err(Error::VersionMismatch {
+            current: File::from(current).to_json(),
+        });
+    }
+    let version = current.version + 1;
+    let mut row = current.into_active_model();
+    if let Some(name) = name {
+        row.name_lower = Set(name.to_lowercase());
+        row.name = Set(name);
+    }
+    if let Some(e) = changes.expires_at {
+        row.expires_at = Set(e);
+    }
+    if let Some(m) = changes.max_downloads {
+        row.max_downloads = Set(m);
+    }
+    row.version = Set(version);
+    row.updated_at = Set(Utc::now());
+    let model = row.update(&*tx).await?;
+    let seq = realtime::record(
+        &*tx,
+        EventType::FileUpdated,
+        Some(actor),
+        &File::from(model.clone()).to_json(),
+    )
+    .await?;
+    tx.commit().await?;
+    state.log_advanced(seq);
+    Ok(model)
+}
+
+/// Deletes the row (its links go with it), then the bytes. A crash between the two leaves an
+/// orphan object, which the sweeper removes.
+pub async fn delete(state: &AppState, actor: Option<&Principal>, id: &str) -> Result<()> {
+    let tx = state.db.begin_write().await?;
+    let current = file::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    share_link::Entity::delete_many()
+        .filter(share_link::Column::FileId.eq(id))
+        .exec(&*tx)
+        .await?;
+    file::Entity::delete_by_id(id).exec(&*tx).await?;
+    let seq = realtime::record(&*tx, EventType::FileDeleted, actor, &json!({"id": id})).await?;
+    tx.commit().await?;
+    state.log_advanced(seq);
+    if let Err(e) = state.storage.delete(&current.storage_key).await {
+        tracing::warn!(error = %e, key = %current.storage_key, "could not delete stored bytes");
+    }
+    Ok(())
+}
+
+/// Whether a file may be served now.
+pub fn file_serving(f: &file::Model, now: DateTime<Utc>) -> bool {
+    f.expires_at.is_none_or(|e| e > now) && f.max_downloads.is_none_or(|m| f.download_count < m)
+}
+
+/// Whether a link may be served now.
+pub fn link_serving(l: &share_link::Model, now: DateTime<Utc>) -> bool {
+    l.expires_at.is_none_or(|e| e > now) && l.max_downloads.is_none_or(|m| l.download_count < m)
+}
+
+// ---- share links ----
+
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub async fn create_link(
+    state: &AppState,
+    actor: &Principal,
+    file_id: &str,
+    limits: Limits,
+) -> Result<share_link::Model> {
+    validate_limits(&limits)?;
+    let tx = state.db.begin_write().await?;
+    file::Entity::find_by_id(file_id)
+        .one(&*tx)
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    let link = share_link::ActiveModel {
+        token: Set(new_token()),
+        file_id: Set(file_id.to_owned()),
+        created_by: Set(Some(actor.user_id.clone())),
+        created_at: Set(Utc::now()),
+        expires_at: Set(limits.expires_at),
+        max_downloads: Set(limits.max_downloads),
+        download_count: Set(0),
+    }
+    .insert(&*tx)
+    .await?;
+    tx.commit().await?;
+    Ok(link)
+}
+
+pub async fn list_links(
+    db: &impl ConnectionTrait,
+    file_id: &str,
+    page: PageParams,
+) -> Result<(Vec<share_link::Model>, u64)> {
+    get(db, file_id).await?;
+    let select = share_link::Entity::find().filter(share_link::Column::FileId.eq(file_id));
+    let total = select.clone().count(db).await?;
+    let items = select
+        .order_by_desc(share_link::Column::CreatedAt)
+        .order_by_desc(share_link::Column::Token)
+        .offset(page.offset())
+        .limit(page.per_page)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+pub async fn delete_link(state: &AppState, token: &str) -> Result<()> {
+    let tx = state.db.begin_write().await?;
+    let res = share_link::Entity::delete_by_id(token).exec(&*tx).await?;
+    tx.commit().await?;
+    if res.rows_affected == 0 {
+        return Err(Error::NotFound("link"));
+    }
+    Ok(())
+}
+
+pub async fn find_link(db: &impl ConnectionTrait, token: &str) -> Result<share_link::Model> {
+    share_link::Entity::find_by_id(token)
+        .one(db)
+        .await?
+        .ok_or(Error::Gone(
+            "this link has expired, reached its download limit or was deleted",
+        ))
+}
+
+// ---- counting ----
+
+/// One download that sent its last byte.
+pub struct CompletedDownload<'a> {
+    pub download_id: &'a str,
+    pub file_id: &'a str,
+    pub link_token: Option<&'a str>,
+    pub via: &'static str,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub actor: Option<&'a Principal>,
+}
+
+/// Counts a download: the file's and the link's counters go up in one transaction, each only if
+/// still under its limit and not expired, with `download.completed` and `file.updated`.
+/// `Ok(None)` means a limit or expiry won the race: the download must not complete.
+pub async fn count_download(
+    state: &AppState,
+    done: CompletedDownload<'_>,
+) -> Result<Option<file::Model>> {
+    let now = Utc::now();
+    let tx = state.db.begin_write().await?;
+    let bumped = file::Entity::update_many()
+        .col_expr(
+            file::Column::DownloadCount,
+            Expr::col(file::Column::DownloadCount).add(1),
+        )
+        .filter(file::Column::Id.eq(done.file_id))
+        .filter(under_limit(
+            file::Column::MaxDownloads,
+            file::Column::DownloadCount,
+            file::Column::ExpiresAt,
+            now,
+        ))
+        .exec(&*tx)
+        .await?;
+    if bumped.rows_affected == 0 {
+        return Ok(None);
+    }
+    if let Some(token) = done.link_token {
+        let bumped = share_link::Entity::update_many()
+            .col_expr(
+                share_link::Column::DownloadCount,
+                Expr::col(share_link::Column::DownloadCount).add(1),
+            )
+            .filter(share_link::Column::Token.eq(token))
+            .filter(share_link::Column::FileId.eq(done.file_id))
+            .filter(under_limit(
+                share_link::Column::MaxDownloads,
+                share_link::Column::DownloadCount,
+                share_link::Column::ExpiresAt,
+                now,
+            ))
+            .exec(&*tx)
+            .await?;
+        if bumped.rows_affected == 0 {
+            return Ok(None);
+        }
+    }
+    let model = get(&*tx, done.file_id).await?;
+    realtime::record(
+        &*tx,
+        EventType::DownloadCompleted,
+        done.actor,
+        &json!({"download_id": done.download_id, "file_id": done.file_id, "via": done.via,
+                "bytes": done.bytes, "duration_ms": done.duration_ms,
+                "download_count": model.download_count}),
+    )
+    .await?;
+    let seq = realtime::record(
+        &*tx,
+        EventType::FileUpdated,
+        done.actor,
+        &File::from(model.clone()).to_json(),
+    )
+    .await?;
+    tx.commit().await?;
+    state.log_advanced(seq);
+    Ok(Some(model))
+}
+
+fn under_limit<C: ColumnTrait>(max: C, count: C, expires: C, now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(
+            Condition::any()
+                .add(max.is_null())
+                .add(Expr::col(count).lt(Expr::col(max))),
+        )
+        .add(Condition::any().add(expires.is_null()).add(expires.gt(now)))
+}
+
+// ---- sweeping ----
+
+/// Deletes expired files (with their bytes and a `file.deleted` event each) and expired or
+/// exhausted links, and stored objects that have no row (left by a crash between publishing
+/// bytes and committing the row, or between deleting a row and its bytes).
+pub async fn sweep(state: &AppState) -> Result<(usize, u64)> {
+    let now = Utc::now();
+    let expired: Vec<String> = file::Entity::find()
+        .filter(file::Column::ExpiresAt.lte(now))
+        .select_only()
+        .column(file::Column::Id)
+        .limit(500)
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    for id in &expired {
+        match delete(state, None, id).await {
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let tx = state.db.begin_write().await?;
+    let links = share_link::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(share_link::Column::ExpiresAt.lte(now))
+                .add(
+                    Expr::col(share_link::Column::DownloadCount)
+                        .gte(Expr::col(share_link::Column::MaxDownloads)),
+                ),
+        )
+        .exec(&*tx)
+        .await?;
+    tx.commit().await?;
+    sweep_orphans(state, &state.storage).await?;
+    Ok((expired.len(), links.rows_affected))
+}
+
+/// Objects older than an hour without a row are leftovers; younger ones may be an upload
+/// between publishing and committing on some instance.
+async fn sweep_orphans(state: &AppState, storage: &Storage) -> Result<()> {
+    let cutoff = Utc::now() - chrono::Duration::hours(1);
+    for key in storage.objects_older_than(cutoff).await? {
+        let known = file::Entity::find()
+            .filter(file::Column::StorageKey.eq(key.as_str()))
+            .count(state.db.conn())
+            .await?;
+        if known == 0 {
+            tracing::info!(%key, "deleting stored object without a file row");
+            storage.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs [`sweep`] every `interval`.
+pub fn spawn_sweeper(state: AppState, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match sweep(&state).await {
+                Ok((0, 0)) => {}
+                Ok((files, links)) => tracing::info!(files, links, "expired files swept"),
+                Err(e) => tracing::warn!(error = %e, "file sweep failed"),
+            }
+        }
+    });
+}
