@@ -40,7 +40,8 @@ fn file_schema() -> Value {
             "updated_at": {"type": "string", "format": "date-time"},
             "download_count": {"type": "integer"},
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "max_downloads": {"type": ["integer", "null"]}
+            "max_downloads": {"type": ["integer", "null"]},
+            "version": {"type": "integer"}
         }
     })
 }
@@ -53,8 +54,12 @@ fn transfer_schema(id_field: &str, extra: Value) -> Value {
     if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
-    let required: Vec<&str> = std::iter::once(id_field).collect();
-    json!({"type": "object", "required": required, "properties": props})
+    let required: Vec<String> = props
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"type": "object", "additionalProperties": false, "required": required,
+           "properties": props})
 }
 
 /// The `data` schema of each event type.
@@ -68,6 +73,16 @@ fn data_schema(kind: EventType) -> Value {
             "user": {"$ref": "#/components/schemas/Actor"},
             "connections": {"type": "integer", "minimum": 0}
         }
+    });
+    let progress = json!({
+        "bytes_sent": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]},
+        "bytes_per_sec": {"type": "number"}
+    });
+    let aborted = json!({
+        "bytes_sent": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]},
+        "reason": {"type": "string",
+                   "enum": ["client_gone", "limit_reached", "failed", "cancelled", "too_large",
+                            "rejected"]}
     });
     match kind {
         EventType::UserCreated | EventType::UserUpdated => {
@@ -91,28 +106,18 @@ fn data_schema(kind: EventType) -> Value {
                 "range_start": {"type": "integer"}
             }),
         ),
-        EventType::DownloadProgress => transfer_schema(
-            "download_id",
-            json!({
-                "bytes_sent": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]},
-                "bytes_per_sec": {"type": "number"}
-            }),
-        ),
-        EventType::DownloadAborted => transfer_schema("download_id", json!({})),
+        EventType::DownloadProgress => transfer_schema("download_id", progress),
+        EventType::DownloadAborted => transfer_schema("download_id", aborted),
         EventType::UploadStarted => transfer_schema(
             "upload_id",
             json!({
-                "bytes_total": {"type": ["integer", "null"]}
+                "name": {"type": ["string", "null"]},
+                "bytes_total": {"type": ["integer", "null"],
+                                "description": "the request's Content-Length"}
             }),
         ),
-        EventType::UploadProgress => transfer_schema(
-            "upload_id",
-            json!({
-                "bytes_received": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]},
-                "bytes_per_sec": {"type": "number"}
-            }),
-        ),
-        EventType::UploadAborted => transfer_schema("upload_id", json!({})),
+        EventType::UploadProgress => transfer_schema("upload_id", progress),
+        EventType::UploadAborted => transfer_schema("upload_id", aborted),
         EventType::PresenceJoined | EventType::PresenceLeft => presence,
     }
 }
@@ -365,7 +370,7 @@ mod tests {
         let file = json!({"id": "f1", "name": "a.txt", "size": 3, "content_type": "text/plain",
             "sha256": "ab", "uploaded_by": "u1", "created_at": "2026-11-22T04:00:00Z",
             "updated_at": "2026-11-22T04:00:00Z", "download_count": 0, "expires_at": null,
-            "max_downloads": null});
+            "max_downloads": null, "version": 1});
         match kind {
             EventType::UserCreated | EventType::UserUpdated => sample_user(),
             EventType::UserDeleted | EventType::FileDeleted => json!({"id": "x"}),
@@ -378,13 +383,15 @@ mod tests {
                 "bytes_total": 3, "range_start": 0}),
             EventType::DownloadProgress => json!({"download_id": "d", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": null, "bytes_per_sec": 10.5}),
-            EventType::DownloadAborted => json!({"download_id": "d", "file_id": "f"}),
+            EventType::DownloadAborted => json!({"download_id": "d", "file_id": "f",
+                "bytes_sent": 1, "bytes_total": 3, "reason": "client_gone"}),
             EventType::UploadStarted => {
-                json!({"upload_id": "u", "file_id": null, "bytes_total": 9})
+                json!({"upload_id": "u", "file_id": "f", "name": "a.txt", "bytes_total": 9})
             }
-            EventType::UploadProgress => json!({"upload_id": "u", "file_id": null,
-                "bytes_received": 1, "bytes_total": 9, "bytes_per_sec": 3.0}),
-            EventType::UploadAborted => json!({"upload_id": "u", "file_id": null}),
+            EventType::UploadProgress => json!({"upload_id": "u", "file_id": "f",
+                "bytes_sent": 1, "bytes_total": 9, "bytes_per_sec": 3.0}),
+            EventType::UploadAborted => json!({"upload_id": "u", "file_id": "f",
+                "bytes_sent": 1, "bytes_total": null, "reason": "too_large"}),
             EventType::PresenceJoined | EventType::PresenceLeft => json!({}),
         }
     }
