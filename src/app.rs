@@ -11,7 +11,11 @@ use crate::{
     config::{GlobalArgs, ServeArgs},
     db::Db,
     error::Result,
-    files::{self, slots::Slots},
+    files::{
+        self,
+        import::{ImportConfig, Imports},
+        slots::Slots,
+    },
     health,
     listener::NoDelayAcceptor,
     metrics,
@@ -56,6 +60,8 @@ pub struct Inner {
     pub ws_tracker: ConnTracker,
     pub storage: Storage,
     pub download_slots: Slots,
+    /// URL import tasks of this instance.
+    pub imports: Imports,
 }
 
 impl Deref for AppState {
@@ -92,6 +98,12 @@ impl AppState {
         if removed > 0 {
             tracing::info!(removed, "removed temp files of interrupted uploads");
         }
+        let imports = Imports::new(ImportConfig {
+            allow_private: args.import_allow_private,
+            concurrency: usize::try_from(args.import_concurrency).unwrap_or(usize::MAX),
+            max_redirects: args.import_max_redirects,
+            timeout: Duration::from_secs(args.import_timeout_secs),
+        })?;
         let state = Self(Arc::new(Inner {
             jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
             principals: PrincipalCache::new(cache_sessions),
@@ -110,6 +122,7 @@ impl AppState {
             ws_tracker: ConnTracker::default(),
             storage,
             download_slots: Slots::default(),
+            imports,
             db,
         }));
         files::service::spawn_sweeper(
@@ -153,6 +166,13 @@ impl AppState {
             ws_tracker: ConnTracker::default(),
             storage,
             download_slots: Slots::default(),
+            // The CLI never imports; the defaults of `serve`.
+            imports: Imports::new(ImportConfig {
+                allow_private: false,
+                concurrency: 4,
+                max_redirects: 5,
+                timeout: Duration::from_secs(3600),
+            })?,
             db,
         })))
     }

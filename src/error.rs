@@ -25,6 +25,9 @@ pub enum Error {
     VersionMismatch { current: serde_json::Value },
     #[error("validation failed")]
     Validation(BTreeMap<String, String>),
+    /// An import URL whose host is (or resolves to) an address imports may not reach.
+    #[error("{0}")]
+    UrlForbidden(String),
     #[error("too many attempts, try again later")]
     RateLimited { retry_after_secs: u64 },
     /// Every remaining download of a limited file or link is in progress right now.
@@ -76,7 +79,7 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
-    /// Per-field problems, only for validation errors.
+    /// Per-field problems, only for validation errors (and `url_forbidden`, on `url`).
     #[oai(skip_serializing_if_is_none)]
     pub fields: Option<BTreeMap<String, String>>,
 }
@@ -165,6 +168,11 @@ impl From<Error> for ApiError {
             Error::Validation(fields) => {
                 let mut body = ErrorBody::new("validation_failed", "validation failed");
                 body.error.fields = Some(fields);
+                Self::Unprocessable(Json(body))
+            }
+            Error::UrlForbidden(_) => {
+                let mut body = ErrorBody::new("url_forbidden", msg.clone());
+                body.error.fields = Some(BTreeMap::from([("url".to_owned(), msg)]));
                 Self::Unprocessable(Json(body))
             }
             Error::RateLimited { retry_after_secs } => Self::TooManyRequests(

@@ -3,7 +3,10 @@
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::{
-    auth::api::AuthApi, files::api::FilesApi, realtime::api::EventsApi, users::api::UsersApi,
+    auth::api::AuthApi,
+    files::{api::FilesApi, tasks_api::TasksApi},
+    realtime::api::EventsApi,
+    users::api::UsersApi,
 };
 
 #[derive(Tags)]
@@ -16,14 +19,16 @@ pub enum ApiTags {
     Files,
     /// The durable event log (audit trail).
     Events,
+    /// Background tasks such as URL imports (cancelling needs the admin role).
+    Tasks,
 }
 
-pub type Apis = (AuthApi, UsersApi, FilesApi, EventsApi);
+pub type Apis = (AuthApi, UsersApi, FilesApi, TasksApi, EventsApi);
 
 /// The API service, served under `/api`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi, FilesApi, EventsApi),
+        (AuthApi, UsersApi, FilesApi, TasksApi, EventsApi),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
     )
