@@ -6,6 +6,7 @@ use std::{ops::Range, time::SystemTime};
 use bytes::Bytes;
 use entity::{file, share_link};
 use futures_util::StreamExt;
+use http_range_header::StartPosition;
 use poem::Body;
 
 use super::{
@@ -128,7 +129,6 @@ pub async fn serve(
     } else {
         None
     };
-    let chunks = state.storage.open(&file.storage_key, range.clone()).await?;
     let via = if link.is_some() { Via::Link } else { Via::Api };
     let transfer = Transfer::download(
         state,
@@ -139,7 +139,7 @@ pub async fn serve(
         Some(length),
         range.start,
     );
-    let stream = Streamer {
+    let streamer = Streamer {
         state: state.clone(),
         file_id: file.id.clone(),
         link_token: link.map(|l| l.token),
@@ -149,8 +149,22 @@ pub async fn serve(
         length,
         _slot: slot,
         _gauge: InFlight::enter(),
+    };
+    if length == 0 {
+        // Nothing to stream, and the server may never poll an empty body: settle it here.
+        if counts && !streamer.count(&transfer).await {
+            transfer.abort("limit_reached");
+            return Err(Error::Gone(if streamer.link_token.is_some() {
+                GONE_LINK
+            } else {
+                GONE_FILE
+            }));
+        }
+        transfer.finish();
+        return Ok(shape(meta, partial, range, size, Body::empty()));
     }
-    .run(chunks, transfer);
+    let chunks = state.storage.open(&file.storage_key, range.clone()).await?;
+    let stream = streamer.run(chunks, transfer);
     Ok(shape(
         meta,
         partial,
@@ -220,9 +234,23 @@ fn requested_range(
             return Ok(None);
         }
     }
-    let Ok(parsed) = http_range_header::parse_range_header(raw) else {
+    let Ok(mut parsed) = http_range_header::parse_range_header(raw) else {
         return Ok(None);
     };
+    match parsed.ranges.as_mut_slice() {
+        // A suffix longer than the file means the whole file (RFC 9110 §14.1.2); the crate
+        // calls it unsatisfiable.
+        [one] => match &mut one.start {
+            // An empty file has no byte to start from; a suffix of it is the (empty) whole.
+            StartPosition::Index(_) if size == 0 => {
+                return Err(Error::RangeNotSatisfiable { size });
+            }
+            StartPosition::FromLast(_) if size == 0 => return Ok(None),
+            StartPosition::FromLast(n) if *n > size => *n = size,
+            _ => {}
+        },
+        _ => return Ok(None),
+    }
     let ranges = parsed
         .validate(size)
         .map_err(|_| Error::RangeNotSatisfiable { size })?;
@@ -301,15 +329,6 @@ impl Streamer {
     ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
         async_stream::stream! {
             let this = self;
-            if this.length == 0 {
-                if this.counts && !this.count(&transfer).await {
-                    transfer.abort("limit_reached");
-                    yield Err(std::io::Error::other("download limit reached"));
-                    return;
-                }
-                transfer.finish();
-                return;
-            }
             while let Some(chunk) = chunks.next().await {
                 let chunk = match chunk {
                     Ok(c) => c,
@@ -327,15 +346,19 @@ impl Streamer {
                     return;
                 }
                 transfer.advance(chunk.len() as u64);
-                yield Ok(chunk);
                 if last {
+                    // Settle before handing over the last chunk: with a known length the server
+                    // stops polling the body once it has every byte, so code after this
+                    // `yield` would never run.
                     if this.counts {
                         transfer.finish();
                     } else {
                         transfer.finish_uncounted();
                     }
+                    yield Ok(chunk);
                     return;
                 }
+                yield Ok(chunk);
             }
             // The stored object ended early: never pretend the download completed.
             transfer.abort("failed");

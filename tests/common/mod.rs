@@ -1555,3 +1555,4 @@ impl Collector {
         Collected { ws, frames }
     }
 }
+pub mod files;
