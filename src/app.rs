@@ -20,7 +20,7 @@ use crate::{
     listener::NoDelayAcceptor,
     metrics,
     middleware::{BodyLimit, ErrorEnvelope},
-    openapi,
+    openapi, panel,
     realtime::{
         self, ConnTracker, asyncapi,
         cluster::Cluster,
@@ -242,6 +242,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(metrics::endpoint))
+        // Last: the static and prefix routes above win over this catch-all.
+        .at("/*path", panel::Panel::new())
         .with(ErrorEnvelope)
         .data(state)
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
+pub mod panel;
 pub mod realtime;
 pub mod secret;
 pub mod storage;

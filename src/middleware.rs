@@ -56,6 +56,9 @@ fn route_label(resp: &Response, path: &str) -> &'static str {
     if let Some(op) = resp.data::<poem_openapi::OperationId>() {
         return op.0;
     }
+    if resp.data::<crate::panel::PanelRoute>().is_some() {
+        return "panel";
+    }
     match path {
         "/healthz" => "healthz",
         "/readyz" => "readyz",
