@@ -1,0 +1,37 @@
+// Types of the REST API, derived from the generated OpenAPI schema (`npm run gen:api`).
+import type { components, operations } from './schema';
+
+type Schemas = components['schemas'];
+
+/**
+ * poem-openapi describes `Option<T>` fields as optional, but the server sends them as `null`.
+ * `Wire<T>` widens every optional field to also accept `null`.
+ */
+export type Wire<T> = { [K in keyof T]: undefined extends T[K] ? T[K] | null : T[K] };
+
+export type User = Wire<Schemas['User']>;
+export type UserPage = Omit<Schemas['UserPage'], 'items'> & { items: User[] };
+export type CreateUserRequest = Wire<Schemas['CreateUserRequest']>;
+export type UpdateUserRequest = Wire<Schemas['UpdateUserRequest']>;
+
+export type FileItem = Wire<Schemas['File']>;
+export type FilePage = Omit<Schemas['FilePage'], 'items'> & { items: FileItem[] };
+export type UpdateFileRequest = Wire<Schemas['UpdateFileRequest']>;
+
+export type Link = Wire<Schemas['Link']>;
+export type LinkPage = Omit<Schemas['LinkPage'], 'items'> & { items: Link[] };
+export type CreateLinkRequest = Wire<Schemas['CreateLinkRequest']>;
+
+export type Task = Wire<Schemas['Task']>;
+export type TaskPage = Omit<Schemas['TaskPage'], 'items'> & { items: Task[] };
+export type ImportFileRequest = Wire<Schemas['ImportFileRequest']>;
+
+export type TokenResponse = Omit<Schemas['TokenResponse'], 'user'> & { user: User };
+export type ErrorDetail = Schemas['ErrorDetail'];
+export type ErrorBody = Schemas['ErrorBody'];
+
+export type UserListQuery = NonNullable<operations['list_users']['parameters']['query']>;
+export type FileListQuery = NonNullable<operations['list_files']['parameters']['query']>;
+export type EventListQuery = NonNullable<operations['list_events']['parameters']['query']>;
+
+export type Role = 'admin' | 'viewer';

@@ -1,0 +1,186 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { currentUser } from '../api/session';
+import type { User } from '../api/types';
+import { Pager } from '../components/Pager';
+import { SortHeader } from '../components/SortHeader';
+import { users } from '../live';
+import { formatDate } from '../lib/format';
+import type { UserSortField, UsersQuery } from '../stores/users';
+import { DeleteUserDialog, EditUserDialog, NewUserDialog, ResetPasswordDialog } from './UserDialogs';
+
+type DialogState =
+  | { kind: 'new' }
+  | { kind: 'edit'; user: User }
+  | { kind: 'delete'; user: User }
+  | { kind: 'password'; user: User }
+  | null;
+
+export function UsersPage() {
+  const [dialog, setDialog] = useState<DialogState>(null);
+  const q = users.query.value;
+  const [search, setSearch] = useState(q.q);
+  const searchTimer = useRef<ReturnType<typeof setTimeout>>();
+  const isAdmin = currentUser.value?.role === 'admin';
+
+  useEffect(() => {
+    void users.load();
+    return () => clearTimeout(searchTimer.current);
+  }, []);
+
+  function onSearch(value: string) {
+    setSearch(value);
+    clearTimeout(searchTimer.current);
+    searchTimer.current = setTimeout(() => void users.setQuery({ q: value }), 250);
+  }
+
+  const sort = (field: UserSortField, desc: boolean) => void users.setQuery({ sort: field, desc });
+  const highlights = users.highlights.value;
+  const items = users.items.value;
+  const close = () => setDialog(null);
+
+  return (
+    <section class="page">
+      <div class="page-head">
+        <h1>Users</h1>
+        {isAdmin && (
+          <button type="button" class="btn primary" onClick={() => setDialog({ kind: 'new' })}>
+            New user
+          </button>
+        )}
+      </div>
+
+      <div class="toolbar" role="search">
+        <div class="field inline grow">
+          <label for="users-search">Search users</label>
+          <input
+            id="users-search"
+            type="search"
+            placeholder="Username, email or name"
+            value={search}
+            onInput={(e) => onSearch(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') {
+                clearTimeout(searchTimer.current);
+                void users.setQuery({ q: e.currentTarget.value });
+              }
+            }}
+          />
+        </div>
+        <div class="field inline">
+          <label for="users-role">Role</label>
+          <select
+            id="users-role"
+            value={q.role}
+            onChange={(e) => void users.setQuery({ role: e.currentTarget.value as UsersQuery['role'] })}
+          >
+            <option value="">All roles</option>
+            <option value="admin">admin</option>
+            <option value="viewer">viewer</option>
+          </select>
+        </div>
+        <div class="field inline">
+          <label for="users-status">Status</label>
+          <select
+            id="users-status"
+            value={q.disabled}
+            onChange={(e) => void users.setQuery({ disabled: e.currentTarget.value as UsersQuery['disabled'] })}
+          >
+            <option value="">All</option>
+            <option value="false">Active</option>
+            <option value="true">Disabled</option>
+          </select>
+        </div>
+      </div>
+
+      {users.error.value && (
+        <div role="alert" class="form-error">
+          Could not load users: {users.error.value}
+        </div>
+      )}
+
+      <div class="table-wrap">
+        <table aria-label="Users" aria-busy={users.loading.value}>
+          <thead>
+            <tr>
+              <SortHeader label="Username" field="username" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label="Email" field="email" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label="Display name" field="display_name" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label="Role" field="role" sort={q.sort} desc={q.desc} onSort={sort} />
+              <th scope="col">Status</th>
+              <SortHeader label="Last login" field="last_login_at" sort={q.sort} desc={q.desc} onSort={sort} />
+              <th scope="col" class="actions-col">
+                Actions
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((u) => {
+              const hl = highlights[u.id];
+              return (
+                <tr key={u.id} data-user-id={u.id} class={hl ? 'highlight' : undefined} title={hl ? `updated by ${hl.by}` : undefined}>
+                  <td class="strong">{u.username}</td>
+                  <td>{u.email}</td>
+                  <td>{u.display_name ?? ''}</td>
+                  <td>
+                    <span class={`badge role-${u.role}`}>{u.role}</span>
+                  </td>
+                  <td>
+                    <span class={u.disabled ? 'badge off' : 'badge on'}>{u.disabled ? 'Disabled' : 'Active'}</span>
+                  </td>
+                  <td>
+                    {u.last_login_at ? <time dateTime={u.last_login_at}>{formatDate(u.last_login_at)}</time> : <span class="muted">Never</span>}
+                  </td>
+                  <td class="actions">
+                    {hl && <small class="changed-by">updated by {hl.by}</small>}
+                    {isAdmin && (
+                      <>
+                        <button type="button" class="btn small" aria-label={`Edit ${u.username}`} onClick={() => setDialog({ kind: 'edit', user: u })}>
+                          Edit
+                        </button>
+                        <button
+                          type="button"
+                          class="btn small"
+                          aria-label={`Reset password for ${u.username}`}
+                          onClick={() => setDialog({ kind: 'password', user: u })}
+                        >
+                          Reset password
+                        </button>
+                        <button
+                          type="button"
+                          class="btn small danger"
+                          aria-label={`Delete ${u.username}`}
+                          onClick={() => setDialog({ kind: 'delete', user: u })}
+                        >
+                          Delete
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+            {users.loaded.value && items.length === 0 && (
+              <tr>
+                <td colSpan={7} class="empty">
+                  No users match.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+
+      <div class="list-foot">
+        <span class="muted small">
+          {users.total.value} user{users.total.value === 1 ? '' : 's'}
+        </span>
+        <Pager page={q.page} pages={users.pages()} onPage={(page) => void users.setQuery({ page })} />
+      </div>
+
+      {dialog?.kind === 'new' && <NewUserDialog onClose={close} />}
+      {dialog?.kind === 'edit' && <EditUserDialog key={dialog.user.id} user={dialog.user} onClose={close} />}
+      {dialog?.kind === 'delete' && <DeleteUserDialog user={dialog.user} onClose={close} />}
+      {dialog?.kind === 'password' && <ResetPasswordDialog user={dialog.user} onClose={close} />}
+    </section>
+  );
+}

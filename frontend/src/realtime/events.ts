@@ -1,0 +1,118 @@
+// The WebSocket protocol's frames (SPEC §6, src/realtime/event.rs on the server).
+import type { FileItem, User } from '../api/types';
+
+export interface Actor {
+  id: string;
+  username: string;
+}
+
+export type Via = 'api' | 'link' | 'import';
+
+export interface DownloadStarted {
+  download_id: string;
+  file_id: string;
+  via: Via;
+  bytes_total: number | null;
+  range_start: number;
+}
+
+export interface TransferProgress {
+  file_id: string;
+  bytes_sent: number;
+  bytes_total: number | null;
+  bytes_per_sec: number;
+}
+
+export interface DownloadProgress extends TransferProgress {
+  download_id: string;
+}
+
+export interface DownloadAborted {
+  download_id: string;
+  file_id: string;
+  bytes_sent: number;
+  bytes_total: number | null;
+  reason: string;
+}
+
+export interface DownloadCompleted {
+  download_id: string;
+  file_id: string;
+  via: Via;
+  bytes: number;
+  duration_ms: number;
+  download_count: number;
+}
+
+export interface UploadStarted {
+  upload_id: string;
+  file_id: string;
+  name: string | null;
+  bytes_total: number | null;
+}
+
+export interface UploadProgress extends TransferProgress {
+  upload_id: string;
+}
+
+export interface UploadAborted {
+  upload_id: string;
+  file_id: string;
+  bytes_sent: number;
+  bytes_total: number | null;
+  reason: string;
+}
+
+export interface Presence {
+  user: Actor;
+  connections: number;
+}
+
+export interface EventDataMap {
+  'user.created': User;
+  'user.updated': User;
+  'user.deleted': { id: string };
+  'file.created': FileItem;
+  'file.updated': FileItem;
+  'file.deleted': { id: string };
+  'download.completed': DownloadCompleted;
+  'download.started': DownloadStarted;
+  'download.progress': DownloadProgress;
+  'download.aborted': DownloadAborted;
+  'upload.started': UploadStarted;
+  'upload.progress': UploadProgress;
+  'upload.aborted': UploadAborted;
+  'presence.joined': Presence;
+  'presence.left': Presence;
+}
+
+export type EventType = keyof EventDataMap;
+
+/** `{"type", "seq", "ts", "actor", "data"}`: one event, on the socket and in `/api/events`. */
+export type EventFrame = {
+  [K in EventType]: { type: K; seq: number | null; ts: string; actor: Actor | null; data: EventDataMap[K] };
+}[EventType];
+
+export type FrameOf<K extends EventType> = Extract<EventFrame, { type: K }>;
+
+/** Server control messages. */
+export type ControlMessage =
+  | { type: 'welcome'; user: User; seq: number }
+  | { type: 'pong' }
+  | { type: 'resync'; seq: number }
+  | { type: 'subscribed'; topics: string[] }
+  | { type: 'error'; code: string; message: string };
+
+export const DURABLE_TYPES: ReadonlySet<string> = new Set([
+  'user.created',
+  'user.updated',
+  'user.deleted',
+  'file.created',
+  'file.updated',
+  'file.deleted',
+  'download.completed',
+]);
+
+export function isEventFrame(msg: { type: string }): msg is EventFrame {
+  return msg.type.includes('.');
+}
