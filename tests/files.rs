@@ -2125,3 +2125,90 @@ async fn empty_file_uploads_downloads_and_counts() {
     .await
     .expect_status(416);
 }
+
+#[tokio::test]
+async fn download_url_streams_without_authorization_until_the_session_ends() {
+    let app = TestApp::spawn().await;
+    let content = gen_bytes(0xD0_0D, 300 * 1024 + 7);
+    let file = app.upload_bytes("ticket.bin", &content).await;
+    let id = id_of(&file);
+    app.create_user("vera", "viewer").await;
+    let login = app.login("vera", USER_PASSWORD).await;
+    let token = login["access_token"].as_str().expect("access_token");
+
+    let resp = app
+        .post(&format!("/api/files/{id}/download-url"), token, &json!({}))
+        .await;
+    resp.expect_status(200);
+    let url = resp.body["url"].as_str().expect("url").to_owned();
+    let prefix = format!("{}/api/downloads/", app.base_url());
+    assert!(url.starts_with(&prefix), "{url}");
+    let path = url[app.base_url().len()..].to_owned();
+    let expires = parse_rfc3339(&resp.body["expires_at"]);
+    let ttl = expires - chrono::Utc::now();
+    assert!(
+        ttl > chrono::Duration::seconds(60) && ttl <= chrono::Duration::seconds(121),
+        "expires_at about two minutes ahead: {}",
+        resp.body
+    );
+
+    // A plain GET with no Authorization: the whole file, the usual headers, counted as "api".
+    let dl = app.download(Method::GET, &path, None, &[]).await;
+    dl.expect_status(200);
+    assert_eq!(dl.bytes, content);
+    assert_download_headers(&dl, &file, content.len() as u64);
+    let counted = app
+        .wait_download_count(&id, 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(counted["download_count"], 1);
+    let events = completed_events_for(&app, &id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["via"], "api");
+    assert_eq!(events[0]["actor"]["username"], "vera");
+
+    // Ranges and HEAD work through it too.
+    let part = app
+        .download(Method::GET, &path, None, &[("range", "bytes=10-19")])
+        .await;
+    part.expect_status(206);
+    assert_eq!(part.bytes, content[10..20]);
+    app.download(Method::HEAD, &path, None, &[])
+        .await
+        .expect_status(200);
+
+    // Unknown file → 404 when asking; forged, truncated or access tokens are not tickets.
+    app.post("/api/files/nope/download-url", token, &json!({}))
+        .await
+        .expect_status(404);
+    for bad in [
+        "garbage".to_owned(),
+        token.to_owned(),
+        path["/api/downloads/".len()..path.len() - 2].to_owned(),
+    ] {
+        let resp = app
+            .download(Method::GET, &format!("/api/downloads/{bad}"), None, &[])
+            .await
+            .resp();
+        assert_error(&resp, 401, "unauthorized");
+    }
+
+    // The session ends (logout): the URL stops working at once.
+    let refresh = login["refresh_token"].as_str().expect("refresh_token");
+    app.post(
+        "/api/auth/logout",
+        token,
+        &json!({"refresh_token": refresh}),
+    )
+    .await
+    .expect_status(204);
+    let resp = app.download(Method::GET, &path, None, &[]).await.resp();
+    assert_error(&resp, 401, "unauthorized");
+    assert_eq!(app.get_file(&id).await["download_count"], 1);
+}
+
+fn parse_rfc3339(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .with_timezone(&chrono::Utc)
+}

@@ -22,11 +22,40 @@ pub struct Claims {
     pub exp: i64,
 }
 
+/// A download ticket: lets a browser fetch one file with a plain GET (no `Authorization`
+/// header), so the download streams to disk instead of through page memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TicketClaims {
+    pub sub: String,
+    pub sid: String,
+    /// The file this ticket opens.
+    pub fid: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// How long a download ticket stays valid: long enough to start (and resume soon after) a
+/// download, short enough that a leaked URL is worth little.
+pub const TICKET_TTL_SECS: i64 = 120;
+
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     ttl_secs: u64,
+    /// Tickets are signed with a key derived from the secret, so an access token can never be
+    /// presented as a ticket nor the reverse.
+    ticket_encoding: EncodingKey,
+    ticket_decoding: DecodingKey,
+}
+
+fn ticket_key(secret: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"switchboard download ticket\0");
+    h.update(secret);
+    h.finalize().to_vec()
 }
 
 impl JwtKeys {
@@ -35,11 +64,14 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub"]);
+        let ticket = ticket_key(secret);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl_secs,
+            ticket_encoding: EncodingKey::from_secret(&ticket),
+            ticket_decoding: DecodingKey::from_secret(&ticket),
         }
     }
 
@@ -59,6 +91,41 @@ impl JwtKeys {
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("token signing failed: {e}")))
+    }
+
+    /// A ticket for `file_id` on behalf of a session; returns it with its expiry (unix secs).
+    pub fn issue_ticket(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        file_id: &str,
+    ) -> Result<(String, i64)> {
+        let now = Utc::now().timestamp();
+        let claims = TicketClaims {
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            fid: file_id.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + TICKET_TTL_SECS,
+        };
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.ticket_encoding,
+        )
+        .map_err(|e| Error::Internal(format!("ticket signing failed: {e}")))?;
+        Ok((token, claims.exp))
+    }
+
+    /// Same checks as [`Self::verify`], with the ticket key.
+    pub fn verify_ticket(&self, token: &str) -> Result<TicketClaims> {
+        let data = decode::<TicketClaims>(token, &self.ticket_decoding, &self.validation)
+            .map_err(|_| Error::Unauthorized("invalid or expired download ticket"))?;
+        if data.claims.iat > Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err(Error::Unauthorized("invalid or expired download ticket"));
+        }
+        Ok(data.claims)
     }
 
     /// Signature, algorithm, `exp`, `nbf` and `iat` (not in the future) checked.

@@ -9,7 +9,7 @@ use poem_openapi::{
 
 use super::{
     download::{self, Conditions, Outcome, Source},
-    dto::{CreateLinkRequest, File, FilePage, Link, LinkPage, UpdateFileRequest},
+    dto::{CreateLinkRequest, DownloadUrl, File, FilePage, Link, LinkPage, UpdateFileRequest},
     service::{self, FileChanges, Limits, ListQuery},
     upload::{self, MultipartUpload},
 };
@@ -57,6 +57,13 @@ pub enum DeletedResponse {
     /// Deleted.
     #[oai(status = 204)]
     Deleted,
+}
+
+#[derive(ApiResponse)]
+pub enum DownloadUrlResponse {
+    /// A URL valid for a short while.
+    #[oai(status = 200)]
+    Ok(Json<DownloadUrl>),
 }
 
 #[derive(ApiResponse)]
@@ -337,6 +344,77 @@ impl FilesApi {
         req: &Request,
     ) -> ApiResult<DownloadResponse> {
         self.download(state, auth, id, req).await
+    }
+
+    /// Get a short-lived download URL
+    ///
+    /// For browsers, which cannot send `Authorization` on a plain navigation: the URL downloads
+    /// this file (GET or HEAD, with ranges) for two minutes, as the calling user, and stops
+    /// working at once if that session ends. Counted like `/files/{id}/download`.
+    #[oai(
+        path = "/files/:id/download-url",
+        method = "post",
+        operation_id = "create_download_url"
+    )]
+    async fn download_url(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadUrlResponse> {
+        let file = service::get(state.db.conn(), &id).await?;
+        let (ticket, exp) =
+            state
+                .jwt
+                .issue_ticket(&auth.0.user_id, &auth.0.session_id, &file.id)?;
+        let expires_at = chrono::DateTime::from_timestamp(exp, 0)
+            .ok_or_else(|| crate::error::Error::Internal("ticket expiry out of range".into()))?;
+        Ok(DownloadUrlResponse::Ok(Json(DownloadUrl {
+            url: format!("{}/api/downloads/{ticket}", public_base(&state, req)),
+            expires_at,
+        })))
+    }
+
+    /// Download with a download URL (no `Authorization` header)
+    ///
+    /// The ticket from `POST /files/{id}/download-url`; same headers, ranges and counting as
+    /// `/files/{id}/download`. An expired ticket or an ended session → 401.
+    #[oai(
+        path = "/downloads/:ticket",
+        method = "get",
+        operation_id = "download_with_ticket"
+    )]
+    async fn download_ticket(
+        &self,
+        state: Data<&AppState>,
+        ticket: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        let claims = state.jwt.verify_ticket(&ticket)?;
+        let (user, _) =
+            crate::auth::sessions::principal(state.db.conn(), &claims.sid, &claims.sub).await?;
+        let source = Source::Api {
+            file_id: &claims.fid,
+            user: &user,
+        };
+        let outcome = download::serve(&state, source, is_head(req), conditions(req)).await?;
+        Ok(outcome.into())
+    }
+
+    /// Download-URL headers only
+    #[oai(
+        path = "/downloads/:ticket",
+        method = "head",
+        operation_id = "head_with_ticket"
+    )]
+    async fn download_ticket_head(
+        &self,
+        state: Data<&AppState>,
+        ticket: Path<String>,
+        req: &Request,
+    ) -> ApiResult<DownloadResponse> {
+        self.download_ticket(state, ticket, req).await
     }
 
     /// Create a share link (admin)

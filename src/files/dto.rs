@@ -119,3 +119,12 @@ pub struct CreateLinkRequest {
     /// At least 1.
     pub max_downloads: Option<i64>,
 }
+
+/// A short-lived URL that downloads one file with a plain GET, for browsers.
+#[derive(Debug, Clone, Object)]
+pub struct DownloadUrl {
+    /// Absolute URL, `…/api/downloads/<ticket>`; valid for any number of requests (ranges,
+    /// resumes) until `expires_at`, and only while the session that asked for it is live.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}

@@ -3,6 +3,7 @@ import { ApiError, authHeader, buildUrl, request, send, toApiError, tokenSource 
 import type {
   CreateLinkRequest,
   CreateUserRequest,
+  DownloadUrl,
   EventListQuery,
   FileItem,
   FileListQuery,
@@ -146,14 +147,12 @@ export function uploadFile(file: Blob, name: string | undefined, onProgress: (se
 }
 
 /**
- * Downloads a file with the bearer token and hands it to the browser as a blob. (The download
- * endpoint takes only `Authorization`, so a plain link cannot be used.)
+ * Starts a browser download of a file. A plain navigation cannot carry `Authorization`, so the
+ * server hands out a short-lived download URL first; the browser then streams the file to disk
+ * itself (never through page memory) and can pause and resume it.
  */
 export async function downloadFile(id: string, name: string): Promise<void> {
-  const res = await send('GET', `/files/${enc(id)}/download`, { headers: { Accept: '*/*' } });
-  if (!res.ok) throw await toApiError(res);
-  const blob = await res.blob();
-  const url = URL.createObjectURL(blob);
+  const { url } = await request<DownloadUrl>('POST', `/files/${enc(id)}/download-url`, { body: {} });
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
@@ -161,7 +160,6 @@ export async function downloadFile(id: string, name: string): Promise<void> {
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 // ---- share links ----

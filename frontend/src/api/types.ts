@@ -21,6 +21,7 @@ export type UpdateFileRequest = Wire<Schemas['UpdateFileRequest']>;
 export type Link = Wire<Schemas['Link']>;
 export type LinkPage = Omit<Schemas['LinkPage'], 'items'> & { items: Link[] };
 export type CreateLinkRequest = Wire<Schemas['CreateLinkRequest']>;
+export type DownloadUrl = Schemas['DownloadUrl'];
 
 export type Task = Wire<Schemas['Task']>;
 export type TaskPage = Omit<Schemas['TaskPage'], 'items'> & { items: Task[] };
