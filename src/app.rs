@@ -20,7 +20,7 @@ use crate::{
     listener::NoDelayAcceptor,
     metrics,
     middleware::{BodyLimit, ErrorEnvelope},
-    openapi, panel,
+    openapi, origin, panel,
     realtime::{
         self, ConnTracker, asyncapi,
         cluster::Cluster,
@@ -39,6 +39,10 @@ pub struct Settings {
     pub json_body_limit_bytes: usize,
     pub max_upload_bytes: u64,
     pub public_url: Option<String>,
+    /// Extra origins allowed to open the WebSocket (normalised; see `origin.rs`).
+    pub allowed_origins: Vec<String>,
+    /// Origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
 }
 
 /// Shared state, injected into handlers with `Data<&AppState>`; cheap to clone.
@@ -115,6 +119,8 @@ impl AppState {
                 json_body_limit_bytes: args.json_body_limit_bytes,
                 max_upload_bytes: args.max_upload_bytes,
                 public_url: args.public_url.clone(),
+                allowed_origins: origin::normalise_all(&args.allowed_origins),
+                cors_origins: origin::normalise_all(&args.cors_origins),
             },
             hub,
             cluster,
@@ -155,6 +161,8 @@ impl AppState {
                 json_body_limit_bytes: 1 << 20,
                 max_upload_bytes: 0,
                 public_url: None,
+                allowed_origins: Vec::new(),
+                cors_origins: Vec::new(),
             },
             realtime: realtime::Settings {
                 auth_timeout: Duration::from_secs(10),
@@ -229,12 +237,17 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let body_limit = BodyLimit {
         max_bytes: state.settings.json_body_limit_bytes,
     };
+    // CORS only when configured: without it browsers keep other sites' pages out of the API.
+    let api = api.with(body_limit).with_if(
+        !state.settings.cors_origins.is_empty(),
+        origin::cors(&state.settings.cors_origins),
+    );
     Route::new()
         .at("/api/openapi.json", spec)
         .at("/api/asyncapi.json", get(asyncapi::endpoint))
         .at("/api/ws", get(ws::endpoint))
         .nest("/api/docs", docs)
-        .nest("/api", api.with(body_limit))
+        .nest("/api", api)
         .at(
             "/d/:token",
             get(files::api::public_download).head(files::api::public_download),

@@ -184,6 +184,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_IMPORT_TIMEOUT_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub import_timeout_secs: u64,
+    /// Web origins (`https://admin.example.com`), comma-separated, whose pages may open the
+    /// WebSocket besides the server's own origin (and `--public-url`'s); `*` allows any.
+    #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Web origins, comma-separated, allowed to call the REST API from a browser (CORS);
+    /// none by default (CORS off). `*` allows any origin.
+    #[arg(long, env = "SWITCHBOARD_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -19,6 +19,7 @@ pub mod listener;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod origin;
 pub mod pagination;
 pub mod panel;
 pub mod realtime;

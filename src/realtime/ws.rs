@@ -36,7 +36,23 @@ const REPLAY_BATCH: u64 = 500;
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 #[handler]
-pub async fn endpoint(ws: WebSocket, state: Data<&AppState>) -> impl IntoResponse {
+pub async fn endpoint(
+    req: &poem::Request,
+    ws: WebSocket,
+    state: Data<&AppState>,
+) -> poem::Result<impl IntoResponse> {
+    let settings = &state.settings;
+    if !crate::origin::websocket_allowed(
+        req,
+        settings.public_url.as_deref(),
+        &settings.allowed_origins,
+    ) {
+        tracing::info!(origin = ?req.headers().get("origin"), "websocket refused: origin not allowed");
+        return Err(crate::error::ApiError::from(crate::error::Error::Forbidden(
+            "this origin may not open the WebSocket (see --allowed-origins)",
+        ))
+        .into());
+    }
     let state = state.clone();
     // Small buffers: an idle connection should cost kilobytes, not the 128 KiB defaults.
     let mut config = WebSocketConfig::default();
@@ -44,8 +60,9 @@ pub async fn endpoint(ws: WebSocket, state: Data<&AppState>) -> impl IntoRespons
     config.write_buffer_size = 0;
     config.max_message_size = Some(MAX_CLIENT_MESSAGE);
     config.max_frame_size = Some(MAX_CLIENT_MESSAGE);
-    ws.config(config)
-        .on_upgrade(move |socket| async move { run(socket, state).await })
+    Ok(ws
+        .config(config)
+        .on_upgrade(move |socket| async move { run(socket, state).await }))
 }
 
 type Sink = SplitSink<WebSocketStream, Message>;
