@@ -51,6 +51,8 @@ export interface RequestOptions {
   /** Send the bearer token (default true). */
   auth?: boolean;
   signal?: AbortSignal;
+  /** Instead of the global `fetch` (tests). */
+  fetch?: typeof fetch;
 }
 
 export function buildUrl(path: string, query?: Query): string {
@@ -109,7 +111,8 @@ export async function send(method: string, path: string, opts: RequestOptions = 
     if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
     if (opts.signal) init.signal = opts.signal;
     try {
-      return await fetch(buildUrl(path, opts.query), init);
+      const url = buildUrl(path, opts.query);
+      return await (opts.fetch ? opts.fetch(url, init) : fetch(url, init));
     } catch (e) {
       if (e instanceof DOMException && e.name === 'AbortError') throw e;
       throw new ApiError(0, { message: 'Cannot reach the server' }, undefined, null);
