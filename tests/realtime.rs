@@ -153,13 +153,17 @@ async fn handshake_welcome_carries_user_and_latest_seq() {
         "nothing but the welcome and the snapshot should precede the pong: {extra:?}"
     );
 
-    // A viewer is welcome too; logging in does not write an event.
+    // A viewer is welcome too; logging in writes exactly one audit event.
     let viewer_token = app.token_for("hs_viewer").await;
+    let latest = latest + 1;
     assert_eq!(
         app.latest_seq().await,
         latest,
-        "a login must not produce an event"
+        "a login writes one auth.login event"
     );
+    let e = ws.next_event("auth.login of the viewer").await;
+    assert_eq!(e["type"], "auth.login", "{e}");
+    assert_eq!(e["data"]["user"]["username"], "hs_viewer", "{e}");
     let viewer = me(&app, &viewer_token).await;
     let (mut vws, vwelcome) = app.ws(&viewer_token, "viewer").await;
     assert_eq!(
@@ -298,21 +302,30 @@ async fn two_admins_receive_user_lifecycle_events() {
         assert_durable_event(&e, "user.created", latest + 1, &admin, &created);
         let e = ws.next_event("user.updated").await;
         assert_durable_event(&e, "user.updated", latest + 2, &admin, &updated);
+        // A role change is announced as such (the audit trail), then as the new state.
+        let e = ws.next_event("user.role_changed by bob").await;
+        assert_durable_event(
+            &e,
+            "user.role_changed",
+            latest + 3,
+            &bob_actor,
+            &json!({"id": id, "username": "carol", "from": "viewer", "to": "admin"}),
+        );
         let e = ws.next_event("user.updated by bob").await;
-        assert_durable_event(&e, "user.updated", latest + 3, &bob_actor, &updated_by_bob);
+        assert_durable_event(&e, "user.updated", latest + 4, &bob_actor, &updated_by_bob);
         let e = ws.next_event("user.deleted").await;
-        assert_durable_event(&e, "user.deleted", latest + 4, &admin, &json!({"id": id}));
+        assert_durable_event(&e, "user.deleted", latest + 5, &admin, &json!({"id": id}));
         let extra = ws.ping_barrier().await;
         assert!(
             extra.iter().all(is_presence),
-            "[{}] unexpected frames after the four events: {extra:?}",
+            "[{}] unexpected frames after the five events: {extra:?}",
             ws.label
         );
     }
 }
 
 #[tokio::test]
-async fn password_change_is_user_updated_and_login_is_not_an_event() {
+async fn password_change_is_user_updated_and_login_is_audited() {
     let app = TestApp::spawn().await;
     let pat = app.create_user("pat", "viewer").await;
     let id = id_of(&pat);
@@ -330,11 +343,20 @@ async fn password_change_is_user_updated_and_login_is_not_an_event() {
     let e = ws.next_event("user.updated (admin password)").await;
     assert_durable_event(&e, "user.updated", s + 1, &app.admin_actor(), &patched);
 
-    // Login: no event. Own password change: user.updated with the user as actor.
+    // Login: one auth.login with the user as actor. Own password change: user.updated with
+    // the user as actor.
     let token = app.login("pat", "admin-set-pw-1").await["access_token"]
         .as_str()
         .expect("access_token")
         .to_owned();
+    let e = ws.next_event("auth.login").await;
+    assert_durable_event(
+        &e,
+        "auth.login",
+        s + 2,
+        &actor_of(&pat),
+        &json!({"user": actor_of(&pat), "ip": "127.0.0.1"}),
+    );
     app.post(
         "/api/auth/password",
         &token,
@@ -348,8 +370,23 @@ async fn password_change_is_user_updated_and_login_is_not_an_event() {
         "changing one's own password bumps the version: {now}"
     );
     let e = ws.next_event("user.updated (own password)").await;
-    assert_durable_event(&e, "user.updated", s + 2, &actor_of(&pat), &now);
-    assert_eq!(app.latest_seq().await, s + 2, "exactly two events");
+    assert_durable_event(&e, "user.updated", s + 3, &actor_of(&pat), &now);
+    assert_eq!(app.latest_seq().await, s + 3, "exactly three events");
+
+    // A failed login is audited without an actor, whether or not the user exists.
+    for who in ["pat", "nobody-here"] {
+        app.try_login(who, "wrong password").await;
+    }
+    for (i, who) in ["pat", "nobody-here"].into_iter().enumerate() {
+        let e = ws.next_event("auth.login_failed").await;
+        assert_durable_event(
+            &e,
+            "auth.login_failed",
+            s + 4 + i as i64,
+            &Value::Null,
+            &json!({"username": who, "ip": "127.0.0.1"}),
+        );
+    }
 }
 
 /// Writes 20 changes one after another and measures, for each, the time from the REST response

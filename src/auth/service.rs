@@ -5,12 +5,18 @@ use std::net::IpAddr;
 use chrono::Utc;
 use entity::user;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QuerySelect, Set};
+use serde_json::json;
 
 use super::sessions::{self, Principal, RevokeReason};
 use crate::{
     app::AppState,
     error::{Error, Result},
-    realtime::{self, event::EventType, hub::Revoke},
+    realtime::{
+        self,
+        event::{Actor, EventType},
+        hub::Revoke,
+        log,
+    },
     users::{dto::User, service as users, validate},
 };
 
@@ -59,6 +65,7 @@ pub async fn login(
                 state.ip_throttle.record_failure(k);
             }
             tracing::info!(username, ip = ?ip, "login failed");
+            audit_failed_login(state, username, ip).await;
             return Err(Error::InvalidCredentials);
         }
     };
@@ -79,9 +86,42 @@ pub async fn login(
     let mut active = user.into_active_model();
     active.last_login_at = Set(Some(Utc::now()));
     let user = active.update(&*tx).await?;
+    let actor = Actor {
+        id: user.id.clone(),
+        username: user.username.clone(),
+    };
+    let seq = log::append(
+        &*tx,
+        EventType::AuthLogin,
+        Some(&actor),
+        &json!({"user": actor, "ip": ip.map(|i| i.to_string())}),
+    )
+    .await?;
     tx.commit().await?;
+    state.log_advanced(seq);
     tracing::info!(username = %user.username, user_id = %user.id, "login");
     issue(state, &sid, refresh_token, user)
+}
+
+/// Longest attempted username kept in an `auth.login_failed` event.
+const AUDIT_USERNAME_CHARS: usize = 64;
+
+/// Records `auth.login_failed`. The throttle bounds how often this writes; a failure to record
+/// is logged, never turned into a different answer for the client.
+async fn audit_failed_login(state: &AppState, username: &str, ip: Option<IpAddr>) {
+    let attempted: String = username.chars().take(AUDIT_USERNAME_CHARS).collect();
+    let data = json!({"username": attempted, "ip": ip.map(|i| i.to_string())});
+    let recorded = async {
+        let tx = state.db.begin_write().await?;
+        let seq = log::append(&*tx, EventType::AuthLoginFailed, None, &data).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(seq)
+    }
+    .await;
+    match recorded {
+        Ok(seq) => state.log_advanced(seq),
+        Err(e) => tracing::error!(error = %e, "recording a failed login failed"),
+    }
 }
 
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<Tokens> {

@@ -119,6 +119,30 @@ fn data_schema(kind: EventType) -> Value {
         EventType::UploadProgress => transfer_schema("upload_id", progress),
         EventType::UploadAborted => transfer_schema("upload_id", aborted),
         EventType::PresenceJoined | EventType::PresenceLeft => presence,
+        EventType::UserRoleChanged => json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "username", "from", "to"],
+            "properties": {
+                "id": {"type": "string"}, "username": {"type": "string"},
+                "from": {"type": "string", "enum": ["admin", "viewer"]},
+                "to": {"type": "string", "enum": ["admin", "viewer"]}
+            }
+        }),
+        EventType::AuthLogin => json!({
+            "type": "object", "additionalProperties": false, "required": ["user", "ip"],
+            "properties": {
+                "user": {"$ref": "#/components/schemas/Actor"},
+                "ip": {"type": ["string", "null"], "description": "the client's address"}
+            }
+        }),
+        EventType::AuthLoginFailed => json!({
+            "type": "object", "additionalProperties": false, "required": ["username", "ip"],
+            "properties": {
+                "username": {"type": "string",
+                             "description": "as typed, at most 64 characters; the same event whether the user is unknown, disabled or the password wrong"},
+                "ip": {"type": ["string", "null"]}
+            }
+        }),
     }
 }
 
@@ -393,6 +417,12 @@ mod tests {
             EventType::UploadAborted => json!({"upload_id": "u", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": null, "reason": "too_large"}),
             EventType::PresenceJoined | EventType::PresenceLeft => json!({}),
+            EventType::UserRoleChanged => {
+                json!({"id": "u2", "username": "bob", "from": "viewer", "to": "admin"})
+            }
+            EventType::AuthLogin => json!({"user": {"id": "u1", "username": "ada"},
+                "ip": "127.0.0.1"}),
+            EventType::AuthLoginFailed => json!({"username": "ada", "ip": null}),
         }
     }
 

@@ -78,10 +78,13 @@ pub enum EventType {
     UploadAborted,
     PresenceJoined,
     PresenceLeft,
+    UserRoleChanged,
+    AuthLogin,
+    AuthLoginFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 18] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -97,6 +100,9 @@ impl EventType {
         Self::UploadAborted,
         Self::PresenceJoined,
         Self::PresenceLeft,
+        Self::UserRoleChanged,
+        Self::AuthLogin,
+        Self::AuthLoginFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +122,9 @@ impl EventType {
             Self::UploadAborted => "upload.aborted",
             Self::PresenceJoined => "presence.joined",
             Self::PresenceLeft => "presence.left",
+            Self::UserRoleChanged => "user.role_changed",
+            Self::AuthLogin => "auth.login",
+            Self::AuthLoginFailed => "auth.login_failed",
         }
     }
 
@@ -125,7 +134,13 @@ impl EventType {
 
     pub fn topic(self) -> Topic {
         match self {
-            Self::UserCreated | Self::UserUpdated | Self::UserDeleted => Topic::Users,
+            // The audit events are about users: they travel with them.
+            Self::UserCreated
+            | Self::UserUpdated
+            | Self::UserDeleted
+            | Self::UserRoleChanged
+            | Self::AuthLogin
+            | Self::AuthLoginFailed => Topic::Users,
             Self::FileCreated | Self::FileUpdated | Self::FileDeleted => Topic::Files,
             Self::DownloadCompleted
             | Self::DownloadStarted
@@ -149,6 +164,9 @@ impl EventType {
                 | Self::FileUpdated
                 | Self::FileDeleted
                 | Self::DownloadCompleted
+                | Self::UserRoleChanged
+                | Self::AuthLogin
+                | Self::AuthLoginFailed
         )
     }
 }

@@ -267,6 +267,7 @@ pub async fn update(
     }
 
     let version = current.version + 1;
+    let old_role = current.role.clone();
     let mut active = current.into_active_model();
     active.username = Set(username);
     active.email_lower = Set(email.to_lowercase());
@@ -292,6 +293,17 @@ pub async fn update(
     };
     if let Some(reason) = reason {
         sessions::revoke_all_for_user(&*tx, &updated.id, reason).await?;
+    }
+    if old_role != updated.role {
+        // The audit trail names role changes explicitly, before the new state.
+        realtime::record(
+            &*tx,
+            EventType::UserRoleChanged,
+            Some(actor),
+            &serde_json::json!({"id": updated.id, "username": updated.username,
+                                "from": old_role, "to": updated.role}),
+        )
+        .await?;
     }
     let seq = realtime::record(
         &*tx,

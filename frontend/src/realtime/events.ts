@@ -84,6 +84,9 @@ export interface EventDataMap {
   'upload.aborted': UploadAborted;
   'presence.joined': Presence;
   'presence.left': Presence;
+  'user.role_changed': { id: string; username: string; from: string; to: string };
+  'auth.login': { user: Actor; ip: string | null };
+  'auth.login_failed': { username: string; ip: string | null };
 }
 
 export type EventType = keyof EventDataMap;
@@ -111,6 +114,9 @@ export const DURABLE_TYPES: ReadonlySet<string> = new Set([
   'file.updated',
   'file.deleted',
   'download.completed',
+  'user.role_changed',
+  'auth.login',
+  'auth.login_failed',
 ]);
 
 export function isEventFrame(msg: { type: string }): msg is EventFrame {

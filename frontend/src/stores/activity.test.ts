@@ -70,3 +70,24 @@ describe('activity store', () => {
     expect(isEcho(d, bySeq)).toBe(false);
   });
 });
+
+describe('audit events in the feed', () => {
+  const none = () => undefined;
+  it('names sign-ins, failed sign-ins and role changes', () => {
+    expect(describeEvent(ev('auth.login', 1, { user: { id: 'u1', username: 'ada' }, ip: '10.0.0.7' }), none)).toEqual({
+      actor: 'ada',
+      verb: 'signed in',
+      target: '',
+      detail: 'from 10.0.0.7',
+    });
+    expect(describeEvent(ev('auth.login_failed', 2, { username: 'root', ip: null }, null), none)).toEqual({
+      actor: 'someone',
+      verb: 'failed to sign in as',
+      target: 'root',
+      detail: '',
+    });
+    expect(
+      describeEvent(ev('user.role_changed', 3, { id: 'u2', username: 'bob', from: 'viewer', to: 'admin' }, ADMIN), none),
+    ).toEqual({ actor: ADMIN.username, verb: 'changed the role of', target: 'bob', detail: 'from viewer to admin' });
+  });
+});

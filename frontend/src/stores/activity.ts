@@ -149,6 +149,12 @@ export function describe(frame: EventFrame, nameOf: (id: string) => string | und
       if (frame.data.via === 'import') return { actor, verb: 'imported', target, detail: '' };
       return { actor, verb: 'downloaded', target, detail: frame.data.via === 'link' ? 'via share link' : '' };
     }
+    case 'user.role_changed':
+      return { actor, verb: 'changed the role of', target: frame.data.username, detail: `from ${frame.data.from} to ${frame.data.to}` };
+    case 'auth.login':
+      return { actor: frame.data.user.username, verb: 'signed in', target: '', detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
+    case 'auth.login_failed':
+      return { actor: 'someone', verb: 'failed to sign in as', target: frame.data.username, detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
     default:
       return { actor, verb: frame.type, target: '', detail: '' };
   }

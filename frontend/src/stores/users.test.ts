@@ -115,3 +115,21 @@ describe('users store', () => {
     expect(store.applyEvent(ev('presence.joined', null, { user: ALICE, connections: 1 }))).toBe(false);
   });
 });
+
+describe('users store and sign-ins', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('moves "last login" on auth.login without a highlight or a version change', async () => {
+    const { store } = setup();
+    await store.setQuery({});
+    const login = ev('auth.login', 9, { user: { id: bob.id, username: 'bob' }, ip: '127.0.0.1' }, { id: bob.id, username: 'bob' });
+    expect(store.applyEvent(login)).toBe(true);
+    const row = store.items.value.find((u) => u.id === bob.id)!;
+    expect(row.last_login_at).toBe(login.ts);
+    expect(row.version).toBe(bob.version);
+    expect(store.highlights.value[bob.id]).toBeUndefined();
+    // Someone not on the page: nothing to do.
+    expect(store.applyEvent(ev('auth.login', 10, { user: { id: 'elsewhere', username: 'x' }, ip: null }))).toBe(false);
+  });
+});

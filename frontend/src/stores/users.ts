@@ -144,6 +144,16 @@ export function createUsersStore(deps: UsersDeps) {
 
   /** Applies a durable `user.*` event; anything else is ignored. Returns true if applied. */
   function applyEvent(frame: EventFrame): boolean {
+    if (frame.type === 'auth.login') {
+      // A sign-in moves "Last login" without a new version: update the cell, no highlight.
+      const id = frame.data.user.id;
+      const idx = items.value.findIndex((u) => u.id === id);
+      if (idx < 0) return false;
+      const next = items.value.slice();
+      next[idx] = { ...next[idx]!, last_login_at: frame.ts };
+      items.value = next;
+      return true;
+    }
     if (frame.type !== 'user.created' && frame.type !== 'user.updated' && frame.type !== 'user.deleted') {
       return false;
     }
