@@ -632,13 +632,22 @@ async fn secrets_never_appear_in_logs() {
         logs.contains("listening"),
         "log collection is broken: {logs}"
     );
-    for secret in [
+    // The generated JWT secret (SQLite runs keep it in the data dir).
+    let jwt_secret = std::fs::read_to_string(app.env.data_dir.path().join("jwt_secret"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let mut secrets = vec![
         ADMIN_PASSWORD,
         wrong,
         user_pw,
         new_pw,
         refresh_token.as_str(),
-    ] {
+        access.as_str(),
+    ];
+    if jwt_secret.len() >= 16 {
+        secrets.push(jwt_secret.as_str());
+    }
+    for secret in secrets {
         assert!(
             !logs.contains(secret),
             "secret {secret:?} appears in the server logs:\n{logs}"

@@ -109,3 +109,27 @@ impl PasswordHasher {
         Ok(ok && known)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OWASP's minimum for argon2id is m=19 MiB, t=2, p=1; the stored hash says what was used.
+    #[test]
+    fn hashes_are_argon2id_with_at_least_the_owasp_parameters() {
+        let hash = hash_blocking("correct horse").expect("hash");
+        let parsed = PasswordHash::new(&hash).expect("PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let param = |name: &str| {
+            parsed
+                .params
+                .get_decimal(name)
+                .unwrap_or_else(|| panic!("{name} in {hash}"))
+        };
+        assert!(param("m") >= 19 * 1024, "{hash}");
+        assert!(param("t") >= 2, "{hash}");
+        assert!(param("p") >= 1, "{hash}");
+        assert!(verify_blocking("correct horse", &hash));
+        assert!(!verify_blocking("correct horsf", &hash));
+    }
+}
