@@ -4,6 +4,8 @@ use crate::error::{Error, Result};
 
 pub const DEFAULT_PER_PAGE: u64 = 50;
 pub const MAX_PER_PAGE: u64 = 200;
+/// Databases take signed 64-bit offsets; a page starting past this is refused, not sent.
+const MAX_OFFSET: u64 = i64::MAX as u64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PageParams {
@@ -21,6 +23,14 @@ impl PageParams {
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             return Err(Error::BadRequest(format!(
                 "per_page must be between 1 and {MAX_PER_PAGE}"
+            )));
+        }
+        if (page - 1)
+            .checked_mul(per_page)
+            .is_none_or(|offset| offset > MAX_OFFSET)
+        {
+            return Err(Error::BadRequest(format!(
+                "page is too large for per_page {per_page}"
             )));
         }
         Ok(Self { page, per_page })
@@ -80,6 +90,10 @@ mod tests {
         assert!(PageParams::parse(Some(0), None).is_err());
         assert!(PageParams::parse(None, Some(201)).is_err());
         assert!(PageParams::parse(None, Some(0)).is_err());
+        assert!(PageParams::parse(Some(u64::MAX), Some(200)).is_err());
+        assert!(PageParams::parse(Some((1 << 62) + 1), Some(2)).is_err());
+        let last = PageParams::parse(Some(1 << 62), Some(2)).expect("offset 2^63 - 2 fits");
+        assert_eq!(last.offset(), (1 << 63) - 2);
         let p = PageParams::parse(Some(3), Some(20)).expect("valid");
         assert_eq!(p.offset(), 40);
     }

@@ -362,3 +362,33 @@ async fn every_error_has_the_envelope() {
         }
     }
 }
+
+/// A page whose offset does not fit the database's signed 64-bit integers is a 400. It used to
+/// reach the driver, which panicked on the conversion: the connection closed with no response
+/// at all (found by `.ci/fuzz`).
+#[tokio::test]
+async fn page_past_the_largest_offset_is_400() {
+    let app = TestApp::spawn().await;
+    let file = app.upload_bytes("a.txt", b"a").await;
+    let links = format!("/api/files/{}/links", file["id"].as_str().expect("file id"));
+    for list in ["/api/users", "/api/files", links.as_str(), "/api/tasks"] {
+        for query in [
+            "page=184467440737095518",
+            "page=18446744073709551615",
+            // (page - 1) * per_page = 2^63, one past i64::MAX.
+            "page=46116860184273881&per_page=200",
+        ] {
+            let resp = app.get(&format!("{list}?{query}"), &app.admin_token).await;
+            assert_error(&resp, 400, "bad_request");
+        }
+        // The last page whose offset still fits is served, and is empty.
+        let resp = app
+            .get(
+                &format!("{list}?page=46116860184273880&per_page=200"),
+                &app.admin_token,
+            )
+            .await;
+        resp.expect_status(200);
+        assert_eq!(resp.body["items"], json!([]), "{list}");
+    }
+}

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 /// (path, method, must declare bearer security)
 const OPERATIONS: &[(&str, &str, bool)] = &[
@@ -371,6 +372,85 @@ async fn openapi_documents_bodies_and_user_schema() {
             "GET /api/users does not document ?{param}: {params:?}"
         );
     }
+}
+
+/// Panics unless every `null` in `value` sits where `schema` says `nullable: true`.
+fn assert_nulls_documented(doc: &Value, schema: &Value, value: &Value, at: &str) {
+    let schema = resolve(doc, schema);
+    match value {
+        Value::Null => assert_eq!(
+            schema["nullable"],
+            json!(true),
+            "{at} is null in a response, but its schema does not allow null: {schema}"
+        ),
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                if let Some(field_schema) = schema["properties"].get(name) {
+                    assert_nulls_documented(doc, field_schema, field, &format!("{at}.{name}"));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_nulls_documented(doc, &schema["items"], item, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Real responses full of `null`s (no display name, never logged in, no limits) and a real
+/// download match the document: each `null` is documented as nullable, and the file's own
+/// `Content-Type` is covered by the documented media type (both found by `.ci/fuzz`).
+#[tokio::test]
+async fn responses_with_nulls_and_downloads_match_the_document() {
+    let app = TestApp::spawn().await;
+    let doc = fetch_doc(&app).await;
+    let user = app.create_user("no_extras", "viewer").await;
+    let user_id = user["id"].as_str().expect("user id");
+    let file = app.upload_bytes("notes.txt", b"plain text").await;
+    let file_id = file["id"].as_str().expect("file id");
+    app.create_link(file_id, &json!({})).await;
+    let cases = [
+        ("/api/users/{id}", format!("/api/users/{user_id}")),
+        ("/api/users", "/api/users".to_owned()),
+        ("/api/files/{id}", format!("/api/files/{file_id}")),
+        ("/api/files", "/api/files".to_owned()),
+        (
+            "/api/files/{id}/links",
+            format!("/api/files/{file_id}/links"),
+        ),
+    ];
+    for (template, path) in cases {
+        let resp = app.get(&path, &app.admin_token).await;
+        resp.expect_status(200);
+        let documented = resolve(&doc, &operation(&doc, template, "get")["responses"]["200"]);
+        assert_nulls_documented(&doc, json_schema(documented), &resp.body, &path);
+    }
+
+    let download = format!("/api/files/{file_id}/download");
+    let resp = app
+        .send(
+            app.req(Method::GET, &download)
+                .bearer_auth(&app.admin_token),
+        )
+        .await;
+    resp.expect_status(200);
+    let received = resp.content_type().split(';').next().unwrap_or("").trim();
+    assert!(received.starts_with("text/plain"), "{received:?}");
+    let (main, sub) = received.split_once('/').expect("a media type");
+    let op = operation(&doc, "/api/files/{id}/download", "get");
+    let documented: Vec<&String> = op["responses"]["200"]["content"]
+        .as_object()
+        .map(|content| content.keys().collect())
+        .unwrap_or_default();
+    assert!(
+        documented.iter().any(|media| {
+            let (m, s) = media.split_once('/').unwrap_or(("", ""));
+            (m == "*" || m == main) && (s == "*" || s == sub)
+        }),
+        "a download sent {received}, the document lists {documented:?}"
+    );
 }
 
 #[tokio::test]

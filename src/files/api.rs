@@ -1,10 +1,11 @@
 //! `/api/files`, `/api/links` and the public `/d/{token}`: thin handlers over the services.
 
-use poem::{Body, Request, web::Data};
+use poem::{Body, IntoResponse, Request, Response, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::{Binary, Json},
+    payload::{Json, Payload},
+    registry::{MetaSchema, MetaSchemaRef},
 };
 
 use super::{
@@ -73,13 +74,35 @@ pub enum CreateLinkResponse {
     Created(Json<Link>),
 }
 
+/// A file's bytes. They go out with the file's own `Content-Type` (the header of
+/// [`DownloadResponse`]), so the document lists the media type as `*/*`, not
+/// `application/octet-stream`.
+pub struct FileBytes(pub Body);
+
+impl Payload for FileBytes {
+    const CONTENT_TYPE: &'static str = "*/*";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }))
+    }
+}
+
+impl IntoResponse for FileBytes {
+    fn into_response(self) -> Response {
+        Response::builder().body(self.0)
+    }
+}
+
 /// A download: the whole file, one range of it, or "not modified".
 #[derive(ApiResponse)]
 pub enum DownloadResponse {
     /// The whole file.
     #[oai(status = 200)]
     Ok(
-        Binary<Body>,
+        FileBytes,
         #[oai(header = "Content-Type")] String,
         #[oai(header = "Content-Length")] u64,
         #[oai(header = "Content-Disposition")] String,
@@ -91,7 +114,7 @@ pub enum DownloadResponse {
     /// The requested range (`Content-Range: bytes a-b/size`).
     #[oai(status = 206)]
     Partial(
-        Binary<Body>,
+        FileBytes,
         #[oai(header = "Content-Type")] String,
         #[oai(header = "Content-Length")] u64,
         #[oai(header = "Content-Range")] String,
@@ -120,7 +143,7 @@ impl From<Outcome> for DownloadResponse {
         match o {
             Outcome::NotModified(m) => Self::NotModified(m.etag, m.last_modified, cache()),
             Outcome::Full { meta, length, body } => Self::Ok(
-                Binary(body),
+                FileBytes(body),
                 meta.content_type,
                 length,
                 meta.disposition,
@@ -135,7 +158,7 @@ impl From<Outcome> for DownloadResponse {
                 content_range,
                 body,
             } => Self::Partial(
-                Binary(body),
+                FileBytes(body),
                 meta.content_type,
                 length,
                 content_range,

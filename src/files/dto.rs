@@ -17,14 +17,17 @@ pub struct File {
     /// Lower-case hex SHA-256 of the bytes; the download `ETag` is `"<sha256>"`.
     pub sha256: String,
     /// Id of the user who uploaded or imported it (null once that user is deleted).
+    #[oai(nullable)]
     pub uploaded_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Completed downloads (API and share links).
     pub download_count: i64,
     /// After this instant the file is no longer served (410) and is soon deleted.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Completed downloads allowed in all; then 410.
+    #[oai(nullable)]
     pub max_downloads: Option<i64>,
     /// Incremented by every metadata change; `GET /api/files/{id}` gives it as `ETag`.
     pub version: i64,
@@ -69,7 +72,9 @@ pub struct FilePage {
 #[oai(deny_unknown_fields)]
 pub struct UpdateFileRequest {
     pub name: Option<StrictString>,
+    #[oai(nullable)]
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
     pub max_downloads: MaybeUndefined<i64>,
 }
 
@@ -81,10 +86,13 @@ pub struct Link {
     /// Absolute URL of the public download, `…/d/<token>`.
     pub url: String,
     pub file_id: String,
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub max_downloads: Option<i64>,
     pub download_count: i64,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub created_by: Option<String>,
 }
 

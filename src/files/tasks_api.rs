@@ -71,13 +71,16 @@ pub struct Task {
     /// The URL to import (a password in it is shown as `***`).
     pub url: String,
     /// The file's name: as requested, else known once the server has answered.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// The id the file will have (allocated up front).
     pub file_id: String,
     pub bytes_received: u64,
     /// The body's length if the server declared it.
+    #[oai(nullable)]
     pub bytes_total: Option<u64>,
     /// Why the task failed.
+    #[oai(nullable)]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Id of the user who started it.

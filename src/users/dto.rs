@@ -13,6 +13,7 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub email: String,
+    #[oai(nullable)]
     pub display_name: Option<String>,
     /// `admin` or `viewer`.
     pub role: String,
@@ -21,6 +22,7 @@ pub struct User {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -67,6 +69,7 @@ pub struct CreateUserRequest {
 pub struct UpdateUserRequest {
     pub username: Option<StrictString>,
     pub email: Option<StrictString>,
+    #[oai(nullable)]
     pub display_name: MaybeUndefined<StrictString>,
     /// `admin` or `viewer`.
     pub role: Option<StrictString>,

@@ -528,7 +528,7 @@ export interface components {
             /** @description Lower-case hex SHA-256 of the bytes; the download `ETag` is `"<sha256>"`. */
             sha256: string;
             /** @description Id of the user who uploaded or imported it (null once that user is deleted). */
-            uploaded_by?: string;
+            uploaded_by?: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -542,12 +542,12 @@ export interface components {
              * Format: date-time
              * @description After this instant the file is no longer served (410) and is soon deleted.
              */
-            expires_at?: string;
+            expires_at?: string | null;
             /**
              * Format: int64
              * @description Completed downloads allowed in all; then 410.
              */
-            max_downloads?: number;
+            max_downloads?: number | null;
             /**
              * Format: int64
              * @description Incremented by every metadata change; `GET /api/files/{id}` gives it as `ETag`.
@@ -601,14 +601,14 @@ export interface components {
             url: string;
             file_id: string;
             /** Format: date-time */
-            expires_at?: string;
+            expires_at?: string | null;
             /** Format: int64 */
-            max_downloads?: number;
+            max_downloads?: number | null;
             /** Format: int64 */
             download_count: number;
             /** Format: date-time */
             created_at: string;
-            created_by?: string;
+            created_by?: string | null;
         };
         /** LinkPage */
         LinkPage: {
@@ -641,7 +641,7 @@ export interface components {
             /** @description The URL to import (a password in it is shown as `***`). */
             url: string;
             /** @description The file's name: as requested, else known once the server has answered. */
-            name?: string;
+            name?: string | null;
             /** @description The id the file will have (allocated up front). */
             file_id: string;
             /** Format: uint64 */
@@ -650,9 +650,9 @@ export interface components {
              * Format: uint64
              * @description The body's length if the server declared it.
              */
-            bytes_total?: number;
+            bytes_total?: number | null;
             /** @description Why the task failed. */
-            error?: string;
+            error?: string | null;
             /** Format: date-time */
             created_at: string;
             /** @description Id of the user who started it. */
@@ -700,9 +700,9 @@ export interface components {
         UpdateFileRequest: {
             name?: string;
             /** Format: date-time */
-            expires_at?: string;
+            expires_at?: string | null;
             /** Format: int64 */
-            max_downloads?: number;
+            max_downloads?: number | null;
         };
         /**
          * UpdateUserRequest
@@ -711,7 +711,7 @@ export interface components {
         UpdateUserRequest: {
             username?: string;
             email?: string;
-            display_name?: string;
+            display_name?: string | null;
             /** @description `admin` or `viewer`. */
             role?: string;
             disabled?: boolean;
@@ -726,7 +726,7 @@ export interface components {
             id: string;
             username: string;
             email: string;
-            display_name?: string;
+            display_name?: string | null;
             /** @description `admin` or `viewer`. */
             role: string;
             disabled: boolean;
@@ -740,7 +740,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             /** Format: date-time */
-            last_login_at?: string;
+            last_login_at?: string | null;
         };
         /** UserPage */
         UserPage: {
@@ -2973,7 +2973,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -2990,7 +2990,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
@@ -3148,7 +3148,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -3165,7 +3165,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
@@ -3464,7 +3464,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -3481,7 +3481,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
@@ -3639,7 +3639,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -3656,7 +3656,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
@@ -4241,7 +4241,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -4258,7 +4258,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
@@ -4416,7 +4416,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description The requested range (`Content-Range: bytes a-b/size`). */
@@ -4433,7 +4433,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "*/*": string;
                 };
             };
             /** @description `If-None-Match` / `If-Modified-Since` matched. */
