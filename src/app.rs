@@ -2,7 +2,7 @@
 
 use std::{future::Future, ops::Deref, sync::Arc, time::Duration};
 
-use poem::{EndpointExt, Route, Server, get, listener::Acceptor};
+use poem::{EndpointExt, Route, get};
 use sea_orm::DbBackend;
 
 use crate::{
@@ -17,9 +17,9 @@ use crate::{
         slots::Slots,
     },
     health,
-    listener::NoDelayAcceptor,
+    listener::{self, ServerConfig},
     metrics,
-    middleware::{BodyLimit, ErrorEnvelope},
+    middleware::{BodyIdleTimeout, BodyLimit, ErrorEnvelope, InputGuard},
     openapi, origin, panel,
     realtime::{
         self, ConnTracker, asyncapi,
@@ -43,6 +43,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Origins allowed by CORS; empty: no CORS headers at all.
     pub cors_origins: Vec<String>,
+    /// A request body that stalls this long is answered 408.
+    pub body_idle_timeout: Duration,
 }
 
 /// Shared state, injected into handlers with `Data<&AppState>`; cheap to clone.
@@ -121,6 +123,7 @@ impl AppState {
                 public_url: args.public_url.clone(),
                 allowed_origins: origin::normalise_all(&args.allowed_origins),
                 cors_origins: origin::normalise_all(&args.cors_origins),
+                body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs),
             },
             hub,
             cluster,
@@ -163,6 +166,7 @@ impl AppState {
                 public_url: None,
                 allowed_origins: Vec::new(),
                 cors_origins: Vec::new(),
+                body_idle_timeout: Duration::from_secs(30),
             },
             realtime: realtime::Settings {
                 auth_timeout: Duration::from_secs(10),
@@ -257,6 +261,10 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/metrics", get(metrics::endpoint))
         // Last: the static and prefix routes above win over this catch-all.
         .at("/*path", panel::Panel::new())
+        .with(BodyIdleTimeout {
+            idle: state.settings.body_idle_timeout,
+        })
+        .with(InputGuard)
         .with(ErrorEnvelope)
         .data(state)
 }
@@ -271,13 +279,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     metrics::install();
     let state = AppState::init(&global, &args).await?;
-    let acceptor = NoDelayAcceptor::new(listener)?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied());
-    let shown = addr.map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(addr = %shown, "listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, "listening");
     let db = state.db.clone();
     let (hub, tracker) = (state.hub.clone(), state.ws_tracker.clone());
     let shutdown = async move {
@@ -285,14 +288,11 @@ pub async fn serve(
         hub.close_all(CloseCode::GoingAway);
         tracker.drained(Duration::from_secs(2)).await;
     };
-    Server::new_with_acceptor(acceptor)
-        .name("switchboard")
-        .run_with_graceful_shutdown(
-            routes(state),
-            shutdown,
-            Some(Duration::from_secs(args.shutdown_grace_secs)),
-        )
-        .await?;
+    let config = ServerConfig {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    };
+    listener::serve(listener, routes(state), config, shutdown).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -195,4 +195,16 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a complete request head, counted from the moment the
+    /// server waits for one (a new connection, or an idle keep-alive connection); slower
+    /// clients are disconnected.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may stall (no byte arriving while the server waits for one)
+    /// before the request is answered 408 and the connection closed. An idle timeout, not a
+    /// total one: a slow but steady upload never hits it.
+    #[arg(long, env = "SWITCHBOARD_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_idle_timeout_secs: u64,
 }

@@ -1,11 +1,25 @@
 //! Cross-cutting HTTP layers: the JSON error envelope for errors raised outside handlers
-//! (routing, extractors, poem itself), the JSON body size limit, and request logging.
+//! (routing, extractors, poem itself), the JSON body size limit, request logging, the input
+//! check (URLs without NUL and in UTF-8, readable precondition headers) and the request body
+//! idle timeout.
 
-use std::time::Instant;
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream::BoxStream};
 use poem::{
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
-    http::{Method, StatusCode, header},
+    http::{Method, StatusCode, Uri, header},
 };
 
 use crate::{
@@ -175,5 +189,165 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             }
         }
         self.inner.call(req).await
+    }
+}
+
+/// Refuses (400) what no route can make sense of: a URL whose path or query, percent-decoded,
+/// holds a NUL character or is not UTF-8 (no identifier, name or search term can contain
+/// either, and PostgreSQL cannot even store a NUL), and a precondition or range header that is
+/// not readable text (handlers would see it as absent: a PATCH with a garbled `If-Match` would
+/// apply unconditionally).
+pub struct InputGuard;
+
+impl<E: Endpoint> Middleware<E> for InputGuard {
+    type Output = InputGuardEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        InputGuardEndpoint(ep)
+    }
+}
+
+pub struct InputGuardEndpoint<E>(E);
+
+/// Headers the server evaluates, which must be readable when present.
+const EVALUATED_HEADERS: [header::HeaderName; 6] = [
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+];
+
+/// What is wrong with `uri`, if anything.
+fn url_problem(uri: &Uri) -> Option<&'static str> {
+    let check = |raw: &str| {
+        let bytes = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
+        if bytes.contains(&0) {
+            Some("the URL contains a NUL character")
+        } else if std::str::from_utf8(&bytes).is_err() {
+            Some("the URL is not valid UTF-8 once percent-decoded")
+        } else {
+            None
+        }
+    };
+    check(uri.path()).or_else(|| uri.query().and_then(check))
+}
+
+impl<E: Endpoint> Endpoint for InputGuardEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if let Some(problem) = url_problem(req.uri()) {
+            return Err(poem::Error::from_string(problem, StatusCode::BAD_REQUEST));
+        }
+        for name in &EVALUATED_HEADERS {
+            if req
+                .headers()
+                .get_all(name)
+                .iter()
+                .any(|v| v.to_str().is_err())
+            {
+                return Err(poem::Error::from_string(
+                    format!("the {name} header is not readable: only visible ASCII is allowed"),
+                    StatusCode::BAD_REQUEST,
+                ));
+            }
+        }
+        self.0.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+/// Cuts off request bodies that stall: when the server waits for the next piece of a body and
+/// nothing arrives for `idle`, the body read fails and the request is answered 408 with
+/// `Connection: close` (hyper then drops the connection, the body being unread). Only time
+/// spent waiting on the client counts, so a slow but steady upload, or a handler that is busy
+/// between reads (a disk that is slow to take the bytes), never hits it.
+pub struct BodyIdleTimeout {
+    pub idle: Duration,
+}
+
+impl<E: Endpoint> Middleware<E> for BodyIdleTimeout {
+    type Output = BodyIdleTimeoutEndpoint<E>;
+    fn transform(&self, ep: E) -> Self::Output {
+        BodyIdleTimeoutEndpoint {
+            inner: ep,
+            idle: self.idle,
+        }
+    }
+}
+
+pub struct BodyIdleTimeoutEndpoint<E> {
+    inner: E,
+    idle: Duration,
+}
+
+impl<E: Endpoint> Endpoint for BodyIdleTimeoutEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body();
+        if body.is_empty() {
+            req.set_body(body);
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        }
+        let timed_out = Arc::new(AtomicBool::new(false));
+        req.set_body(Body::from_bytes_stream(IdleBody {
+            inner: body.into_bytes_stream().boxed(),
+            idle: self.idle,
+            timer: Box::pin(tokio::time::sleep(self.idle)),
+            waiting: false,
+            timed_out: timed_out.clone(),
+        }));
+        let result = self.inner.call(req).await;
+        if timed_out.load(Ordering::Relaxed) {
+            tracing::info!(idle_secs = self.idle.as_secs(), "request body stalled: 408");
+            return Ok(Response::builder()
+                .status(StatusCode::REQUEST_TIMEOUT)
+                .header(header::CONNECTION, "close")
+                .body(format!(
+                    "no request body data arrived for {} s",
+                    self.idle.as_secs()
+                )));
+        }
+        result.map(IntoResponse::into_response)
+    }
+}
+
+/// A request body whose reads fail once the client has sent nothing for `idle` while a read was
+/// waiting.
+struct IdleBody {
+    inner: BoxStream<'static, io::Result<Bytes>>,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// A read is waiting for the client (the timer runs only then).
+    waiting: bool,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl Stream for IdleBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.timed_out.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        if !this.waiting {
+            this.waiting = true;
+            let deadline = tokio::time::Instant::now() + this.idle;
+            this.timer.as_mut().reset(deadline);
+        }
+        if let Poll::Ready(item) = this.inner.poll_next_unpin(cx) {
+            this.waiting = false;
+            return Poll::Ready(item);
+        }
+        if this.timer.as_mut().poll(cx).is_ready() {
+            this.timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request body stalled",
+            ))));
+        }
+        Poll::Pending
     }
 }

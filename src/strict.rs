@@ -1,7 +1,9 @@
 //! `StrictString`: a request string field that accepts only a JSON string.
 //!
 //! poem-openapi's `String` also accepts numbers and booleans (`{"username": 5}` becomes `"5"`);
-//! a typed API should answer 400 to that instead of creating user "5".
+//! a typed API should answer 400 to that instead of creating user "5". A NUL character
+//! (`"\u0000"`) is refused too: no field has a use for it, and PostgreSQL cannot store or even
+//! compare it (a lookup with one would fail as a database error).
 
 use std::{borrow::Cow, ops::Deref};
 
@@ -64,6 +66,9 @@ impl Type for StrictString {
 impl ParseFromJSON for StrictString {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value.unwrap_or_default() {
+            Value::String(s) if s.contains('\0') => {
+                Err(ParseError::custom("must not contain NUL characters"))
+            }
             Value::String(s) => Ok(Self(s)),
             other => Err(ParseError::expected_type(other)),
         }
@@ -86,5 +91,6 @@ mod tests {
         assert!(StrictString::parse_from_json(Some(serde_json::json!(5))).is_err());
         assert!(StrictString::parse_from_json(Some(serde_json::json!(true))).is_err());
         assert!(StrictString::parse_from_json(None).is_err());
+        assert!(StrictString::parse_from_json(Some(Value::String("a\0b".into()))).is_err());
     }
 }

@@ -34,6 +34,15 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const REPLAY_BATCH: u64 = 500;
 /// Largest client message accepted (client messages are tiny).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Client messages a connection may send at once, and per second after that (a token bucket).
+/// The panel sends three or four when it connects (auth, resume, subscribe) and then a ping
+/// every 25 s, so this is ~500 times what a real client needs, while every message costs the
+/// server a reply or, for `resume`, database reads: a client beyond it is broken or hostile.
+const CLIENT_BURST: f64 = 100.0;
+const CLIENT_RATE_PER_SEC: f64 = 20.0;
+/// How long a client that broke the rules gets to answer our close frame before the socket is
+/// dropped (so the close frame is not lost to a reset while its unread messages pile up).
+const VIOLATION_LINGER: Duration = Duration::from_secs(1);
 
 #[handler]
 pub async fn endpoint(
@@ -90,13 +99,111 @@ impl Connection {
 }
 
 async fn close_with(sink: &mut Sink, code: CloseCode) {
-    let frame = Message::Close(Some((code.code().into(), code.reason().to_owned())));
-    // A peer that stopped reading must not hold the task.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    // A slow consumer's close frame queues behind everything its socket still holds: give the
+    // client time to drain that backlog, so it learns the code (and resumes) rather than
+    // seeing the connection vanish.
+    let wait = if code == CloseCode::SlowConsumer {
+        SLOW_CLOSE_WAIT
+    } else {
+        CLOSE_WAIT
+    };
+    close_within(sink, code.code(), code.reason(), wait).await;
+}
+
+async fn close_raw(sink: &mut Sink, code: u16, reason: &str) {
+    close_within(sink, code, reason, CLOSE_WAIT).await;
+}
+
+/// How long sending a close frame may take before the socket is simply dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(15);
+
+async fn close_within(sink: &mut Sink, code: u16, reason: &str, wait: Duration) {
+    let frame = Message::Close(Some((code.into(), reason.to_owned())));
+    // A peer that stopped reading must not hold the task for long.
+    let _ = tokio::time::timeout(wait, async {
         let _ = sink.send(frame).await;
         let _ = sink.close().await;
     })
     .await;
+}
+
+/// A client that broke the protocol's rules, closed with a standard RFC 6455 code. (Not yet in
+/// `event::CloseCode` nor in the AsyncAPI document, which list the application's own codes.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Violation {
+    /// More messages than the rate limit allows: 1008 (policy violation).
+    RateLimited,
+    /// A message over `MAX_CLIENT_MESSAGE`: 1009 (message too big).
+    TooBig,
+    /// A text message that is not UTF-8: 1007 (invalid frame payload data).
+    NotUtf8,
+    /// Any other framing error: 1002 (protocol error).
+    Protocol,
+}
+
+impl Violation {
+    /// The violation behind a read error, if the client caused it (I/O errors keep their kind;
+    /// poem reports protocol errors as `Other` with tungstenite's message).
+    fn of(e: &std::io::Error) -> Option<Self> {
+        if e.kind() != std::io::ErrorKind::Other {
+            return None;
+        }
+        let text = e.to_string();
+        Some(if text.starts_with("Space limit exceeded") {
+            Self::TooBig
+        } else if text.starts_with("UTF-8 encoding error") {
+            Self::NotUtf8
+        } else {
+            Self::Protocol
+        })
+    }
+
+    fn code(self) -> u16 {
+        match self {
+            Self::RateLimited => 1008,
+            Self::TooBig => 1009,
+            Self::NotUtf8 => 1007,
+            Self::Protocol => 1002,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate limited: too many messages",
+            Self::TooBig => "message too big",
+            Self::NotUtf8 => "text message is not UTF-8",
+            Self::Protocol => "protocol error",
+        }
+    }
+}
+
+/// Client messages allowed: `CLIENT_BURST` at once, refilled at `CLIENT_RATE_PER_SEC`.
+struct TokenBucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    fn new() -> Self {
+        Self {
+            tokens: CLIENT_BURST,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes a token for one message; false when none is left.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * CLIENT_RATE_PER_SEC;
+        self.tokens = (self.tokens + earned).min(CLIENT_BURST);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
 }
 
 async fn authenticate(
@@ -158,6 +265,8 @@ async fn run(socket: WebSocketStream, state: AppState) {
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut last_heard = Instant::now();
     let mut close_code = None;
+    let mut violation = None;
+    let mut bucket = TokenBucket::new();
     while ok {
         tokio::select! {
             biased;
@@ -185,12 +294,23 @@ async fn run(socket: WebSocketStream, state: AppState) {
             },
             incoming = stream.next() => {
                 last_heard = Instant::now();
+                if matches!(incoming, Some(Ok(ref m)) if !m.is_close()) && !bucket.take() {
+                    violation = Some(Violation::RateLimited);
+                    break;
+                }
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         ok = handle_client(&state, &mut conn, reg.id, &text).await;
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                    // Pings are answered by the protocol layer; pongs and binary only count as life.
+                    Some(Err(e)) => {
+                        violation = Violation::of(&e);
+                        break;
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        ok = bad_message(&mut conn, "binary frames are not supported: send JSON text frames").await;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    // Pings are answered by the protocol layer; pongs only count as life.
                     Some(Ok(_)) => {}
                 }
             }
@@ -212,6 +332,21 @@ async fn run(socket: WebSocketStream, state: AppState) {
         }
     }
     state.hub.unregister(reg.id);
+    if let Some(v) = violation {
+        tracing::info!(user = %principal.username, violation = ?v, "websocket closed: client broke the protocol");
+        close_raw(&mut conn.sink, v.code(), v.reason()).await;
+        // Read (and drop) what the client still sends until it answers our close: closing the
+        // socket with unread data would reset it, and the client might never see the code.
+        let _ = tokio::time::timeout(VIOLATION_LINGER, async {
+            while let Some(Ok(msg)) = stream.next().await {
+                if msg.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+        return;
+    }
     // The hub may have asked us to close while we were sending.
     let code = close_code.or_else(|| CloseCode::from_code(conn.close.code()));
     if let Some(code) = code {
