@@ -265,6 +265,14 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             idle: state.settings.body_idle_timeout,
         })
         .with(InputGuard)
+        // A handler that panics answers a logged 500 (in the JSON envelope) instead of
+        // dropping the connection.
+        .with(poem::middleware::CatchPanic::new().with_handler(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR
+            },
+        ))
         .with(ErrorEnvelope)
         .data(state)
 }

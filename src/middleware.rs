@@ -149,6 +149,29 @@ fn too_large() -> poem::Error {
     poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
+/// Bodies up to this size are read and dropped before a 413 goes out.
+const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A client still sending its body when the 413 arrives gets a reset once the connection
+/// closes, and may never read the answer. For modestly oversized bodies, swallow the rest
+/// first (bounded in bytes and time) so the client sees a clean JSON 413.
+async fn drain_before_refusing(req: &mut Request, declared: u64) {
+    if declared > DRAIN_MAX_BYTES {
+        return;
+    }
+    let mut body = req.take_body().into_async_read();
+    let _ = tokio::time::timeout(
+        DRAIN_TIME,
+        tokio::io::copy(
+            &mut tokio::io::AsyncReadExt::take(&mut body, DRAIN_MAX_BYTES),
+            &mut tokio::io::sink(),
+        ),
+    )
+    .await;
+}
+
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
@@ -169,7 +192,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         match declared {
-            Some(len) if len > self.max_bytes as u64 => return Err(too_large()),
+            Some(len) if len > self.max_bytes as u64 => {
+                drain_before_refusing(&mut req, len).await;
+                return Err(too_large());
+            }
             Some(_) => {}
             None if matches!(
                 *req.method(),

@@ -280,7 +280,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Switchboard realtime",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "One WebSocket at /api/ws. Authenticate with the first message, then receive every event in seq order; resume after a reconnect. Close codes: 1001 server shutdown, 4008 too slow (reconnect and resume), 4401 unauthorized or session ended, 4408 no activity for 60 s."
+            "description": "One WebSocket at /api/ws. Authenticate with the first message, then receive every event in seq order; resume after a reconnect. Close codes: 1001 server shutdown, 4008 too slow (reconnect and resume), 4401 unauthorized or session ended, 4408 no activity for 60 s; a client breaking the rules gets 1002 (protocol error), 1007 (text not UTF-8), 1008 (more than 100 messages at once or 20 per second sustained) or 1009 (message over 64 KiB)."
         },
         "defaultContentType": "application/json",
         "servers": {"local": {"host": "127.0.0.1:8080", "protocol": "ws", "pathname": "/api/ws"}},

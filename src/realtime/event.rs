@@ -281,6 +281,14 @@ impl ServerMessage {
 pub enum CloseCode {
     /// Server shutting down.
     GoingAway = 1001,
+    /// A frame the WebSocket protocol does not allow (RFC 6455).
+    ProtocolError = 1002,
+    /// A text message that is not UTF-8.
+    InvalidData = 1007,
+    /// More client messages than the rate limit allows (burst 100, then 20 per second).
+    RateLimited = 1008,
+    /// A client message over 64 KiB.
+    TooBig = 1009,
     /// Could not keep up with its queue; reconnect and resume.
     SlowConsumer = 4008,
     /// Missing, invalid or late authentication, or the session ended.
@@ -290,8 +298,12 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 4] = [
+    pub const ALL: [CloseCode; 8] = [
         Self::GoingAway,
+        Self::ProtocolError,
+        Self::InvalidData,
+        Self::RateLimited,
+        Self::TooBig,
         Self::SlowConsumer,
         Self::Unauthorized,
         Self::IdleTimeout,
@@ -304,6 +316,10 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::GoingAway => "server shutting down",
+            Self::ProtocolError => "protocol error",
+            Self::InvalidData => "text message is not UTF-8",
+            Self::RateLimited => "rate limited: too many messages",
+            Self::TooBig => "message too big",
             Self::SlowConsumer => "too slow: queue full, reconnect and resume",
             Self::Unauthorized => "unauthorized",
             Self::IdleTimeout => "no activity",

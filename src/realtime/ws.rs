@@ -110,10 +110,6 @@ async fn close_with(sink: &mut Sink, code: CloseCode) {
     close_within(sink, code.code(), code.reason(), wait).await;
 }
 
-async fn close_raw(sink: &mut Sink, code: u16, reason: &str) {
-    close_within(sink, code, reason, CLOSE_WAIT).await;
-}
-
 /// How long sending a close frame may take before the socket is simply dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 const SLOW_CLOSE_WAIT: Duration = Duration::from_secs(15);
@@ -128,8 +124,7 @@ async fn close_within(sink: &mut Sink, code: u16, reason: &str, wait: Duration) 
     .await;
 }
 
-/// A client that broke the protocol's rules, closed with a standard RFC 6455 code. (Not yet in
-/// `event::CloseCode` nor in the AsyncAPI document, which list the application's own codes.)
+/// A client that broke the protocol's rules, closed with a standard RFC 6455 code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Violation {
     /// More messages than the rate limit allows: 1008 (policy violation).
@@ -159,21 +154,12 @@ impl Violation {
         })
     }
 
-    fn code(self) -> u16 {
+    fn close_code(self) -> CloseCode {
         match self {
-            Self::RateLimited => 1008,
-            Self::TooBig => 1009,
-            Self::NotUtf8 => 1007,
-            Self::Protocol => 1002,
-        }
-    }
-
-    fn reason(self) -> &'static str {
-        match self {
-            Self::RateLimited => "rate limited: too many messages",
-            Self::TooBig => "message too big",
-            Self::NotUtf8 => "text message is not UTF-8",
-            Self::Protocol => "protocol error",
+            Self::RateLimited => CloseCode::RateLimited,
+            Self::TooBig => CloseCode::TooBig,
+            Self::NotUtf8 => CloseCode::InvalidData,
+            Self::Protocol => CloseCode::ProtocolError,
         }
     }
 }
@@ -334,7 +320,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
     state.hub.unregister(reg.id);
     if let Some(v) = violation {
         tracing::info!(user = %principal.username, violation = ?v, "websocket closed: client broke the protocol");
-        close_raw(&mut conn.sink, v.code(), v.reason()).await;
+        close_with(&mut conn.sink, v.close_code()).await;
         // Read (and drop) what the client still sends until it answers our close: closing the
         // socket with unread data would reset it, and the client might never see the code.
         let _ = tokio::time::timeout(VIOLATION_LINGER, async {
