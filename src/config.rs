@@ -6,12 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Switchboard: a single-binary admin backend with a live admin panel.
 #[derive(Debug, Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "switchboard", version, about)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -20,6 +15,51 @@ pub struct Cli {
     /// `serve` options, accepted without the subcommand too (serving is the default).
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// Parses the command line (exits with clap's message on errors). The global options go
+    /// anywhere; `serve`'s own options before a subcommand are refused rather than ignored.
+    pub fn parse_checked() -> Self {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+        let matches = Self::command().get_matches();
+        let cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let Some(sub) = matches.subcommand_name() {
+            let serve_ids = <ServeArgs as Args>::augment_args(clap::Command::new("serve"))
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .collect::<Vec<_>>();
+            let misplaced: Vec<String> = serve_ids
+                .iter()
+                .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+                .map(|id| format!("--{}", id.replace('_', "-")))
+                .collect();
+            if !misplaced.is_empty() {
+                Self::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "{} only {} to `serve`; put {} after it: `switchboard serve {} …`{}",
+                            misplaced.join(", "),
+                            if misplaced.len() == 1 {
+                                "applies"
+                            } else {
+                                "apply"
+                            },
+                            if misplaced.len() == 1 { "it" } else { "them" },
+                            misplaced.join(" … "),
+                            if sub == "serve" {
+                                ""
+                            } else {
+                                " (it means nothing here)"
+                            }
+                        ),
+                    )
+                    .exit();
+            }
+        }
+        cli
+    }
 }
 
 /// Options every subcommand understands.

@@ -1,6 +1,5 @@
 #![forbid(unsafe_code)]
 
-use clap::Parser;
 use switchboard::{
     app, cli,
     config::{Cli, Command},
@@ -14,7 +13,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Cli::parse();
+    let args = Cli::parse_checked();
     telemetry::init(args.global.log_format);
     let result = match args.command {
         None => serve(args.global, args.serve).await,

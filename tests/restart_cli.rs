@@ -362,3 +362,31 @@ async fn generated_jwt_secret_is_private() {
         "no generated secret file found in the data dir"
     );
 }
+
+/// Global options (`--data-dir`, `--database-url`, `--log-format`) work before or after the
+/// subcommand; `serve`'s own options before another subcommand are refused, not ignored.
+#[tokio::test]
+async fn global_options_go_anywhere_serve_options_only_with_serve() {
+    let env = TestEnv::new().await;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(env.storage_args()).arg("migrate");
+    scrub_env(&mut cmd);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run switchboard");
+    assert_cli_ok(&out, "switchboard --data-dir DIR migrate");
+    if env.database_url.is_none() {
+        assert!(env.data_dir.path().join("switchboard.db").exists());
+    }
+
+    let out = env
+        .run_cli(&["--listen", "127.0.0.1:0", "migrate"], "")
+        .await;
+    assert_cli_failed(&out, "switchboard --listen ADDR migrate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--listen") && stderr.contains("switchboard serve --listen"),
+        "the message says where the option goes: {stderr}"
+    );
+}

@@ -117,7 +117,7 @@ impl TestEnv {
     }
 
     /// `--data-dir` (and `--database-url` on PostgreSQL) for this environment.
-    fn storage_args(&self) -> Vec<String> {
+    pub fn storage_args(&self) -> Vec<String> {
         let mut args = vec!["--data-dir".to_owned(), self.data_dir_str().to_owned()];
         if let Some(url) = &self.database_url {
             args.push("--database-url".to_owned());
@@ -198,7 +198,7 @@ impl Drop for TestEnv {
     }
 }
 
-fn scrub_env(cmd: &mut Command) {
+pub fn scrub_env(cmd: &mut Command) {
     for key in SCRUBBED_ENV {
         cmd.env_remove(key);
     }
