@@ -33,6 +33,9 @@ pub async fn ensure_admin(db: &Db, hasher: &PasswordHasher) -> Result<()> {
     };
     let hash = hasher.hash(password.clone()).await?;
     let now = Utc::now();
+    // The admin and its `user.created` commit together or not at all, like every other write:
+    // a start that dies in between leaves no admin, and the next start creates it again.
+    let tx = db.begin_write().await?;
     let inserted = user::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         username: Set(ADMIN_USERNAME.into()),
@@ -47,28 +50,29 @@ pub async fn ensure_admin(db: &Db, hasher: &PasswordHasher) -> Result<()> {
         updated_at: Set(now),
         last_login_at: Set(None),
     }
-    .insert(db.conn())
+    .insert(&*tx)
     .await;
-    if let Ok(model) = &inserted {
-        let data = crate::users::dto::User::from(model.clone()).to_json();
-        // Outside a transaction on purpose: a failure here must not leave the
-        // deployment without an admin; the event only feeds the audit trail.
-        if let Err(e) = log::append(db.conn(), EventType::UserCreated, None, &data).await {
-            tracing::warn!(error = %e, "could not log the initial admin's creation");
-        }
-    }
-    match inserted {
-        Ok(_) if generated => {
-            // Printed exactly once, on the start that created the account.
-            tracing::warn!(username = ADMIN_USERNAME, password = %password, "created initial admin user");
-        }
-        Ok(_) => tracing::info!(username = ADMIN_USERNAME, "created initial admin user"),
+    let model = match inserted {
+        Ok(model) => model,
+        // Another instance created it first (the transaction rolls back on drop).
         Err(e)
             if matches!(
                 e.sql_err(),
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) => {}
+            ) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
+    };
+    let data = crate::users::dto::User::from(model).to_json();
+    log::append(&*tx, EventType::UserCreated, None, &data).await?;
+    tx.commit().await?;
+    if generated {
+        // Printed exactly once, on the start that created the account.
+        tracing::warn!(username = ADMIN_USERNAME, password = %password, "created initial admin user");
+    } else {
+        tracing::info!(username = ADMIN_USERNAME, "created initial admin user");
     }
     Ok(())
 }

@@ -107,8 +107,13 @@ async fn cluster_events_tokens_and_revocation_cross_instances() {
         .admin_patch_user(&id_of(&created), &json!({"disabled": true}))
         .await;
     viewer_on_b.expect_close(4401, Duration::from_secs(1)).await;
+    // The viewer's login through A is audited, and seen on B.
+    let e = on_b.next_event("auth.login of the viewer on B").await;
+    assert_eq!(e["type"], "auth.login", "{e}");
+    assert_eq!(e["seq"], seq + 1, "{e}");
+    assert_eq!(e["data"]["user"]["username"], "cl_viewer", "{e}");
     let e = on_b.next_event("user.updated (disabled) on B").await;
-    assert_durable_event(&e, "user.updated", seq + 1, &admin, &disabled);
+    assert_durable_event(&e, "user.updated", seq + 2, &admin, &disabled);
 
     // Logging out a session through B closes its socket on A.
     b.create_user("cl_leaver", "viewer").await;
