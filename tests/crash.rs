@@ -227,14 +227,6 @@ where
 // Consistency after the restart
 // ---------------------------------------------------------------------------------------------
 
-#[track_caller]
-fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
-
 /// Every item of a paged list (`per_page=200`).
 async fn all_items(app: &TestApp, path: &str) -> Vec<Value> {
     let mut items = Vec::new();

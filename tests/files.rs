@@ -21,24 +21,13 @@ use serde_json::{Value, json};
 
 const MIB: u64 = 1024 * 1024;
 
+#[track_caller]
+fn token_of_link(link: &Value) -> String {
+    str_field(link, "token")
+}
+
 /// How long a download/upload event may take to show up on the WebSocket.
 const EVENT_WAIT: Duration = Duration::from_secs(15);
-
-#[track_caller]
-fn id_of(file: &Value) -> String {
-    file["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("file without id: {file}"))
-        .to_owned()
-}
-
-#[track_caller]
-fn token_of(link: &Value) -> String {
-    link["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("link without token: {link}"))
-        .to_owned()
-}
 
 fn dl_path(id: &str) -> String {
     format!("/api/files/{id}/download")
@@ -331,7 +320,7 @@ async fn upload_validation_content_type_and_limits_from_fields() {
         .await;
     assert_error(&third.resp(), 410, "gone");
     let via_link = app
-        .download(Method::GET, &link_path(&token_of(&link)), None, &[])
+        .download(Method::GET, &link_path(&token_of_link(&link)), None, &[])
         .await;
     assert_error(&via_link.resp(), 410, "gone");
     assert_eq!(app.get_file(&id).await["download_count"], 2);
@@ -707,7 +696,7 @@ async fn ranges_and_conditional_requests_on_api_and_link() {
     check_download_semantics(&app, &dl_path(&id), Some(&app.admin_token), &file, &content).await;
 
     let link = app.create_link(&id, &json!({})).await;
-    let token = token_of(&link);
+    let token = token_of_link(&link);
     check_download_semantics(&app, &link_path(&token), None, &file, &content).await;
 
     // The link serves exactly the API's headers.
@@ -972,7 +961,7 @@ async fn delete_removes_row_bytes_and_links() {
     let object = app.object_path(&id);
     assert!(object.exists());
     let link = app.create_link(&id, &json!({})).await;
-    let token = token_of(&link);
+    let token = token_of_link(&link);
     let (_, created) = ws_until(&mut ws, EVENT_WAIT, "file.created", |f| {
         f["type"] == "file.created"
     })
@@ -1044,7 +1033,7 @@ async fn viewer_can_read_and_download_but_not_write() {
     let file = app.upload_bytes("shared.bin", &content).await;
     let id = id_of(&file);
     let link = app.create_link(&id, &json!({})).await;
-    let token = token_of(&link);
+    let token = token_of_link(&link);
 
     // Writes are refused.
     let resp = app
@@ -1164,7 +1153,7 @@ async fn share_link_downloads_without_auth_and_counts() {
     resp.expect_status(201);
     let link = resp.body.clone();
     assert_link_shape(&link);
-    let token = token_of(&link);
+    let token = token_of_link(&link);
     assert_eq!(link["url"], format!("{}/d/{token}", app.base_url()));
     assert_eq!(link["file_id"], id.as_str());
     assert_eq!(link["expires_at"], Value::Null);
@@ -1257,7 +1246,7 @@ async fn share_link_url_uses_public_url() {
     assert_link_shape(&link);
     assert_eq!(
         link["url"],
-        format!("https://files.example.com/d/{}", token_of(&link))
+        format!("https://files.example.com/d/{}", token_of_link(&link))
     );
 }
 
@@ -1313,7 +1302,7 @@ async fn share_link_validation_expiry_and_deletion() {
     assert_link_shape(&link);
     assert_eq!(parse_ts(&link["expires_at"]), parse_ts(&json!(expires)));
     assert_eq!(link["max_downloads"], 100);
-    let token = token_of(&link);
+    let token = token_of_link(&link);
     let dl = app
         .download(Method::GET, &link_path(&token), None, &[])
         .await;
@@ -1352,7 +1341,7 @@ async fn share_link_validation_expiry_and_deletion() {
 
     // Deleting a link.
     let link = app.create_link(&id, &json!({})).await;
-    let token = token_of(&link);
+    let token = token_of_link(&link);
     app.download(Method::GET, &link_path(&token), None, &[])
         .await
         .expect_status(200);
@@ -1394,7 +1383,7 @@ async fn link_max_downloads_is_never_exceeded_under_concurrency() {
     let id = id_of(&file);
     let link = app.create_link(&id, &json!({"max_downloads": 3})).await;
     assert_eq!(link["max_downloads"], 3);
-    let url = app.url(&link_path(&token_of(&link)));
+    let url = app.url(&link_path(&token_of_link(&link)));
 
     const CLIENTS: usize = 20;
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
@@ -1502,15 +1491,17 @@ async fn link_max_downloads_is_never_exceeded_under_concurrency() {
 
     app.wait_download_count(&id, 3, Duration::from_secs(10))
         .await;
-    wait_link_count(&app, &id, &token_of(&link), 3).await;
+    wait_link_count(&app, &id, &token_of_link(&link), 3).await;
     let dl = app
-        .download(Method::GET, &link_path(&token_of(&link)), None, &[])
+        .download(Method::GET, &link_path(&token_of_link(&link)), None, &[])
         .await;
     assert_error(&dl.resp(), 410, "gone");
     assert_eq!(completed_events_for(&app, &id).await.len(), 3);
     assert_eq!(app.get_file(&id).await["download_count"], 3);
     assert_eq!(
-        app.find_link(&id, &token_of(&link)).await.expect("link")["download_count"],
+        app.find_link(&id, &token_of_link(&link))
+            .await
+            .expect("link")["download_count"],
         3
     );
 }
@@ -1933,7 +1924,7 @@ async fn websocket_shows_upload_and_download_event_sequences() {
     // A full link download: no actor.
     let link = app.create_link(&id, &json!({})).await;
     let dl = app
-        .req(Method::GET, &link_path(&token_of(&link)))
+        .req(Method::GET, &link_path(&token_of_link(&link)))
         .send()
         .await
         .expect("download");
@@ -2099,7 +2090,7 @@ async fn empty_file_uploads_downloads_and_counts() {
         )
         .await;
     resp.expect_status(201);
-    let token = token_of(&resp.body);
+    let token = token_of_link(&resp.body);
 
     let dl = app
         .download(Method::GET, &link_path(&token), None, &[])

@@ -160,22 +160,6 @@ impl Upstream {
 
 // ============================================================================= helpers
 
-#[track_caller]
-fn task_id(task: &Value) -> String {
-    task["task_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("task without task_id: {task}"))
-        .to_owned()
-}
-
-#[track_caller]
-fn file_id(task: &Value) -> String {
-    task["file_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("task without file_id: {task}"))
-        .to_owned()
-}
-
 /// Asserts the Task shape of the contract.
 #[track_caller]
 fn assert_task_shape(task: &Value) {
@@ -275,14 +259,17 @@ async fn wait_task_done(app: &TestApp, id: &str) -> Value {
 
 /// Asserts a failed task: status failed, an error message, and no file.
 async fn assert_failed_without_file(app: &TestApp, task: &Value, what: &str) {
-    let done = wait_task_done(app, &task_id(task)).await;
+    let done = wait_task_done(app, &str_field(task, "task_id")).await;
     assert_eq!(done["status"], "failed", "{what}: {done}");
     assert!(
         done["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{what}: a failed task explains why: {done}"
     );
     let resp = app
-        .get(&format!("/api/files/{}", file_id(task)), &app.admin_token)
+        .get(
+            &format!("/api/files/{}", str_field(task, "file_id")),
+            &app.admin_token,
+        )
         .await;
     assert_error(&resp, 404, "not_found");
 }
@@ -409,8 +396,8 @@ async fn import_streams_into_the_store_with_events() {
     let url = upstream.url("/file");
     let task = start_import(&app, &json!({"url": url, "name": "imported.bin"})).await;
     assert_eq!(task["name"], "imported.bin");
-    let tid = task_id(&task);
-    let fid = file_id(&task);
+    let tid = str_field(&task, "task_id");
+    let fid = str_field(&task, "file_id");
 
     let (own, completed, before) = task_frames(&mut ws, &tid, "download.completed").await;
     let created: Vec<&Value> = before
@@ -485,16 +472,17 @@ async fn import_streams_into_the_store_with_events() {
         &json!({"url": upstream.url("/unknown-length"), "name": "chunked.bin"}),
     )
     .await;
-    let (own, completed, _) = task_frames(&mut ws, &task_id(&task), "download.completed").await;
+    let (own, completed, _) =
+        task_frames(&mut ws, &str_field(&task, "task_id"), "download.completed").await;
     let own: Vec<Value> = own
         .into_iter()
         .filter(|f| f["type"] != "file.created")
         .collect();
     assert_import_progress(&own, &task, None);
     assert_eq!(completed["data"]["bytes"], FILE_SIZE);
-    let done = wait_task_done(&app, &task_id(&task)).await;
+    let done = wait_task_done(&app, &str_field(&task, "task_id")).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_file_content(&app, &file_id(&task), FILE_SEED, FILE_SIZE).await;
+    assert_file_content(&app, &str_field(&task, "file_id"), FILE_SEED, FILE_SIZE).await;
 
     // Only http and https, even with private addresses allowed.
     for url in [
@@ -521,9 +509,9 @@ async fn import_follows_redirects_up_to_the_limit() {
 
     for path in ["/redirect", "/redirect-relative", "/chain/2"] {
         let task = start_import(&app, &json!({"url": upstream.url(path)})).await;
-        let done = wait_task_done(&app, &task_id(&task)).await;
+        let done = wait_task_done(&app, &str_field(&task, "task_id")).await;
         assert_eq!(done["status"], "completed", "import of {path}: {done}");
-        let file = app.get_file(&file_id(&task)).await;
+        let file = app.get_file(&str_field(&task, "file_id")).await;
         assert_eq!(file["size"], FILE_SIZE, "{path}");
         assert!(
             file["name"]
@@ -531,7 +519,7 @@ async fn import_follows_redirects_up_to_the_limit() {
                 .is_some_and(|n| !n.is_empty() && !n.contains('/')),
             "a name is derived from the URL: {file}"
         );
-        assert_file_content(&app, &file_id(&task), FILE_SEED, FILE_SIZE).await;
+        assert_file_content(&app, &str_field(&task, "file_id"), FILE_SEED, FILE_SIZE).await;
     }
 
     let hits_before = upstream.hits().len();
@@ -556,8 +544,8 @@ async fn import_is_listed_while_running_and_cancel_stops_it() {
         &json!({"url": upstream.url("/slow"), "name": "never.bin"}),
     )
     .await;
-    let tid = task_id(&task);
-    let fid = file_id(&task);
+    let tid = str_field(&task, "task_id");
+    let fid = str_field(&task, "file_id");
 
     let (_, started) = ws_until(&mut ws, EVENT_WAIT, "download.started", |f| {
         f["type"] == "download.started"
@@ -732,7 +720,8 @@ async fn import_over_the_size_limit_fails_and_leaves_nothing() {
 
     for path in ["/big", "/big-chunked"] {
         let task = start_import(&app, &json!({"url": upstream.url(path)})).await;
-        let (_, aborted, _) = task_frames(&mut ws, &task_id(&task), "download.aborted").await;
+        let (_, aborted, _) =
+            task_frames(&mut ws, &str_field(&task, "task_id"), "download.aborted").await;
         assert_ephemeral(
             &aborted,
             "download.aborted",
@@ -768,9 +757,9 @@ async fn import_over_the_size_limit_fails_and_leaves_nothing() {
 
     // Under the limit works.
     let task = start_import(&app, &json!({"url": upstream.url("/small")})).await;
-    let done = wait_task_done(&app, &task_id(&task)).await;
+    let done = wait_task_done(&app, &str_field(&task, "task_id")).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_file_content(&app, &file_id(&task), FILE_SEED, SMALL_SIZE).await;
+    assert_file_content(&app, &str_field(&task, "file_id"), FILE_SEED, SMALL_SIZE).await;
 }
 
 /// Status of `GET /api/files/{id}` as admin.

@@ -14,14 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-#[track_caller]
-fn id_of(user: &Value) -> String {
-    user["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("user without id: {user}"))
-        .to_owned()
-}
-
 async fn me(app: &TestApp, token: &str) -> Value {
     let resp = app.get("/api/auth/me", token).await;
     resp.expect_status(200);

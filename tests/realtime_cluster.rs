@@ -13,14 +13,6 @@ use serde_json::{Value, json};
 
 const JWT_SECRET: &str = "cluster-test-jwt-secret-0123456789abcdef";
 
-#[track_caller]
-fn id_of(user: &Value) -> String {
-    user["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("user without id: {user}"))
-        .to_owned()
-}
-
 /// True (after printing why) when the cluster tests cannot run on this backend.
 fn skip(test: &str) -> bool {
     if is_postgres() {

@@ -1466,6 +1466,21 @@ pub async fn ws_auth(addr: SocketAddr, token: &str, label: &str) -> (WsClient, V
     (ws, welcome)
 }
 
+/// `value[key]` as an owned string; panics naming the key and the value when it is not one.
+#[track_caller]
+pub fn str_field(value: &Value, key: &str) -> String {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
+        .to_owned()
+}
+
+/// The `id` of a user, file or any other resource.
+#[track_caller]
+pub fn id_of(resource: &Value) -> String {
+    str_field(resource, "id")
+}
+
 /// The `seq` of a welcome frame.
 #[track_caller]
 pub fn welcome_seq(welcome: &Value) -> i64 {
