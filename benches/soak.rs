@@ -25,9 +25,11 @@
 //! first and the last minute below `--rss-growth-mib` (default 10) MiB. Prints a summary table;
 //! exits 1 when a check fails. Talks only to 127.0.0.1 and stops by itself.
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
@@ -151,45 +153,22 @@ struct ServerLog {
 }
 
 fn start_server(binary: &str, data_dir: &std::path::Path, log: Arc<ServerLog>) -> (Child, String) {
-    let mut child = Command::new("taskset")
-        .args(["-c", "0", binary, "serve", "--listen", "127.0.0.1:0"])
-        .args(["--log-format", "json", "--data-dir"])
-        .arg(data_dir)
-        .env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server (build it with cargo build --release)");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited").expect("read");
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["fields"]["message"] == "listening"
+    // Counting warnings and errors as the lines go by.
+    server::start_server(binary, data_dir, ADMIN_PASSWORD, move |line| {
+        let counter = if line.contains("\"level\":\"ERROR\"") {
+            &log.errors
+        } else if line.contains("\"level\":\"WARN\"") {
+            &log.warnings
+        } else {
+            return;
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = log.first.lock()
+            && first.len() < 5
         {
-            break v["fields"]["addr"].as_str().expect("addr").to_owned();
+            first.push(line);
         }
-    };
-    // Keep draining (the server must never block on a full pipe), counting warnings and errors.
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let counter = if line.contains("\"level\":\"ERROR\"") {
-                &log.errors
-            } else if line.contains("\"level\":\"WARN\"") {
-                &log.warnings
-            } else {
-                continue;
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut first) = log.first.lock()
-                && first.len() < 5
-            {
-                first.push(line);
-            }
-        }
-    });
-    (child, addr)
+    })
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*).

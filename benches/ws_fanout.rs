@@ -9,9 +9,11 @@
 //! The server (`target/release/switchboard`) is started pinned to core 0; run this generator
 //! pinned to core 1. Talks only to 127.0.0.1 and stops by itself.
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -73,38 +75,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn start_server(binary: &str, data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new("taskset")
-        .args([
-            "-c",
-            "0",
-            binary,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server (build it with cargo build --release)");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited").expect("read");
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["fields"]["message"] == "listening"
-        {
-            break v["fields"]["addr"].as_str().expect("addr").to_owned();
-        }
-    };
-    // Keep draining so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    server::start_server(binary, data_dir, ADMIN_PASSWORD, |_| {})
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
