@@ -2086,7 +2086,7 @@ async fn empty_file_uploads_downloads_and_counts() {
         .post(
             &format!("/api/files/{id}/links"),
             &app.admin_token,
-            &json!({"max_downloads": 1}),
+            &json!({"max_downloads": 2}),
         )
         .await;
     resp.expect_status(201);
@@ -2098,10 +2098,17 @@ async fn empty_file_uploads_downloads_and_counts() {
     dl.expect_status(200);
     assert!(dl.bytes.is_empty());
     assert_eq!(dl.must_header("content-length"), "0");
-    // The single permitted download was counted, on the file and on the link.
+    // Counted, on the file and on the link (read while the link still serves: an exhausted
+    // link may be swept at any moment).
     app.wait_download_count(&id, 1, Duration::from_secs(10))
         .await;
     wait_link_count(&app, &id, &token, 1).await;
+    // The second and last permitted download, then the limit holds.
+    app.download(Method::GET, &link_path(&token), None, &[])
+        .await
+        .expect_status(200);
+    app.wait_download_count(&id, 2, Duration::from_secs(10))
+        .await;
     app.download(Method::GET, &link_path(&token), None, &[])
         .await
         .expect_status(410);
