@@ -1,25 +1,16 @@
-//! First start: with no users at all, create `admin`.
+//! First start: with no users at all, create `admin` (with `SWITCHBOARD_ADMIN_PASSWORD`, or a
+//! random password printed once to the log).
 
-use chrono::Utc;
-use entity::user;
 use rand::{Rng, distr::Alphanumeric};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 
 use crate::{
-    auth::password::PasswordHasher,
-    db::Db,
-    error::Result,
-    realtime::{event::EventType, log},
-    users::Role,
+    auth::password::PasswordHasher, error::Result, users::service as users, write::Writer,
 };
 
 pub const ADMIN_USERNAME: &str = "admin";
 
-/// Idempotent; safe when several instances start at once (the unique index decides).
-pub async fn ensure_admin(db: &Db, hasher: &PasswordHasher) -> Result<()> {
-    if user::Entity::find().count(db.conn()).await? > 0 {
-        return Ok(());
-    }
+/// Idempotent; safe when several instances start at once.
+pub async fn ensure_admin(writer: &Writer, hasher: &PasswordHasher) -> Result<()> {
     let (password, generated) = match std::env::var("SWITCHBOARD_ADMIN_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
         _ => (
@@ -31,43 +22,11 @@ pub async fn ensure_admin(db: &Db, hasher: &PasswordHasher) -> Result<()> {
             true,
         ),
     };
-    let hash = hasher.hash(password.clone()).await?;
-    let now = Utc::now();
-    // The admin and its `user.created` commit together or not at all, like every other write:
-    // a start that dies in between leaves no admin, and the next start creates it again.
-    let tx = db.begin_write().await?;
-    let inserted = user::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        username: Set(ADMIN_USERNAME.into()),
-        email: Set("admin@switchboard.local".into()),
-        email_lower: Set("admin@switchboard.local".into()),
-        display_name: Set(Some("Administrator".into())),
-        role: Set(Role::Admin.as_str().into()),
-        disabled: Set(false),
-        password_hash: Set(hash),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        last_login_at: Set(None),
+    let created =
+        users::create_first_admin(writer, hasher, ADMIN_USERNAME, password.clone()).await?;
+    if created.is_none() {
+        return Ok(());
     }
-    .insert(&*tx)
-    .await;
-    let model = match inserted {
-        Ok(model) => model,
-        // Another instance created it first (the transaction rolls back on drop).
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let data = crate::users::dto::User::from(model).to_json();
-    log::append(&*tx, EventType::UserCreated, None, &data).await?;
-    tx.commit().await?;
     if generated {
         // Printed exactly once, on the start that created the account.
         tracing::warn!(username = ADMIN_USERNAME, password = %password, "created initial admin user");

@@ -5,11 +5,13 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 
 use crate::{
-    auth::password::PasswordHasher,
+    auth::{cache::PrincipalCache, password::PasswordHasher},
     config::{GlobalArgs, UserCommand},
     db::Db,
     error::Error,
-    users::service::{self, NewUser},
+    realtime::Realtime,
+    users::service::{self, NewUser, PasswordOf},
+    write::Writer,
 };
 
 pub async fn migrate(global: &GlobalArgs) -> anyhow::Result<()> {
@@ -38,8 +40,14 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
     let password = read_password()?;
     let db = Db::connect(&global.database_url(), Some(2)).await?;
     db.migrate().await?;
-    let state =
-        crate::app::AppState::for_cli(db, PasswordHasher::new(1)?, &global.data_dir).await?;
+    let hasher = PasswordHasher::new(1)?;
+    // No hub and no session cache here: running servers learn of revocations through the
+    // database (PostgreSQL notifications; on SQLite at their next session check).
+    let writer = Writer::new(
+        db.clone(),
+        Realtime::detached(db.clone()),
+        PrincipalCache::new(false),
+    );
     let result = match cmd {
         UserCommand::Create {
             username,
@@ -49,7 +57,8 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
         } => {
             let email = email.unwrap_or_else(|| format!("{username}@switchboard.local"));
             service::create(
-                &state,
+                &writer,
+                &hasher,
                 None,
                 NewUser {
                     username: username.clone(),
@@ -62,11 +71,18 @@ pub async fn user(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<()> {
             .await
             .map(|u| println!("created user {} ({})", u.username, u.id))
         }
-        UserCommand::SetPassword { username } => service::set_password(&state, &username, password)
-            .await
-            .map(|()| println!("password set for {username}; their sessions have ended")),
+        UserCommand::SetPassword { username } => service::set_password(
+            &writer,
+            &hasher,
+            PasswordOf::Username(&username),
+            "password",
+            password,
+        )
+        .await
+        .map(|_| println!("password set for {username}; their sessions have ended")),
     };
-    state.db.clone().close().await;
+    drop(writer);
+    db.close().await;
     result.map_err(describe)
 }
 

@@ -7,7 +7,7 @@ use poem::{
 };
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[handler]
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    match state.db.ping().await {
+    match state.db().ping().await {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -1,30 +1,34 @@
 //! Switchboard: a single-binary admin backend with a live admin panel.
 //!
-//! `main.rs` parses the command line and calls [`app::serve`] or a [`cli`] command; everything
-//! else lives here so integration tests and benchmarks use the same code. See
-//! `docs/ARCHITECTURE.md` for the map.
+//! `main.rs` parses the command line and calls [`app::serve`] or a [`cli`] command; that is the
+//! whole public surface. Everything else is crate-private, so the compiler sees every unused
+//! item. See `docs/ARCHITECTURE.md` for the map.
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod auth;
-pub mod bootstrap;
 pub mod cli;
-pub mod conditional;
 pub mod config;
-pub mod db;
-pub mod error;
-pub mod files;
-pub mod health;
-pub mod listener;
-pub mod metrics;
-pub mod middleware;
-pub mod openapi;
-pub mod origin;
-pub mod pagination;
-pub mod panel;
-pub mod realtime;
-pub mod secret;
-pub mod storage;
-pub mod strict;
 pub mod telemetry;
-pub mod users;
+
+mod auth;
+mod bootstrap;
+mod conditional;
+mod db;
+mod error;
+mod files;
+mod health;
+mod listener;
+mod metrics;
+mod middleware;
+mod openapi;
+mod origin;
+mod pagination;
+mod panel;
+mod realtime;
+mod secret;
+mod state;
+mod storage;
+mod strict;
+mod tags;
+mod users;
+mod write;

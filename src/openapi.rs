@@ -1,6 +1,6 @@
 //! The combined OpenAPI service: every REST module's API in one document at `/api/openapi.json`.
 
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::OpenApiService;
 
 use crate::{
     auth::api::AuthApi,
@@ -8,20 +8,6 @@ use crate::{
     realtime::api::EventsApi,
     users::api::UsersApi,
 };
-
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Log in, refresh, log out, change password.
-    Auth,
-    /// Manage users (writes need the admin role).
-    Users,
-    /// Upload, download and share files (writes need the admin role).
-    Files,
-    /// The durable event log (audit trail).
-    Events,
-    /// Background tasks such as URL imports (cancelling needs the admin role).
-    Tasks,
-}
 
 pub type Apis = (AuthApi, UsersApi, FilesApi, TasksApi, EventsApi);
 

@@ -17,7 +17,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, local::LocalFileSystem,
     path::Path,
@@ -113,15 +113,6 @@ impl Storage {
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(store_error(e)),
-        }
-    }
-
-    /// Whether an object exists (used by tests of the sweeper and by orphan cleanup).
-    pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.store.head(&Path::from(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(store_error(e)),
         }
     }
@@ -286,19 +277,4 @@ impl Drop for StagedFile {
         // Published files have been renamed away; this only removes an unpublished one.
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// Streams any `Stream` of byte chunks into a [`TempWriter`] (used by URL imports).
-pub async fn copy_stream<S, E>(mut stream: S, writer: &mut TempWriter) -> Result<u64>
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let mut n = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::Io(io::Error::other(e)))?;
-        n += chunk.len() as u64;
-        writer.write(chunk).await?;
-    }
-    Ok(n)
 }

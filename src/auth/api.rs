@@ -5,7 +5,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{guard::BearerAuth, service};
 use crate::{
-    app::AppState, error::ApiResult, openapi::ApiTags, strict::StrictString, users::dto::User,
+    error::ApiResult, state::AppState, strict::StrictString, tags::ApiTags, users::dto::User,
 };
 
 pub struct AuthApi;
@@ -116,7 +116,7 @@ impl AuthApi {
     /// The current user
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<User>> {
-        let user = crate::users::service::get(state.db.conn(), &auth.0.user_id).await?;
+        let user = crate::users::service::get(state.db().conn(), &auth.0.user_id).await?;
         Ok(Json(user.into()))
     }
 

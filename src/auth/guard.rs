@@ -5,8 +5,8 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 
 use super::sessions::{self, Principal};
 use crate::{
-    app::AppState,
     error::{ApiError, Error, Result},
+    state::AppState,
 };
 
 /// `Authorization: Bearer <access token>` from `POST /api/auth/login`.
@@ -23,22 +23,22 @@ async fn check_token(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
 
 /// Access token → principal: signature and claims, then a live session (cached where safe).
 pub async fn resolve(state: &AppState, token: &str) -> Result<Principal> {
-    let claims = state.jwt.verify(token)?;
-    if let Some(p) = state.principals.get(&claims.sid, &claims.sub) {
+    let claims = state.jwt().verify(token)?;
+    if let Some(p) = state.principals().get(&claims.sid, &claims.sub) {
         return Ok(p);
     }
-    let epoch = state.principals.epoch();
+    let epoch = state.principals().epoch();
     let (principal, expires_at) =
-        sessions::principal(state.db.conn(), &claims.sid, &claims.sub).await?;
+        sessions::principal(state.db().conn(), &claims.sid, &claims.sub).await?;
     state
-        .principals
+        .principals()
         .insert(epoch, principal.clone(), expires_at);
     Ok(principal)
 }
 
 /// Re-checks a principal's session against the database, bypassing the cache.
 pub async fn check_session(state: &AppState, principal: &Principal) -> Result<()> {
-    sessions::principal(state.db.conn(), &principal.session_id, &principal.user_id)
+    sessions::principal(state.db().conn(), &principal.session_id, &principal.user_id)
         .await
         .map(|_| ())
 }

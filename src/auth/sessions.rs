@@ -12,7 +12,10 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    realtime::event::Actor,
+};
 
 const INVALID_REFRESH: &str = "invalid or expired refresh token";
 
@@ -243,4 +246,13 @@ pub async fn principal(
         session_id: sess.id,
     };
     Ok((principal, sess.expires_at))
+}
+
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        Self {
+            id: p.user_id.clone(),
+            username: p.username.clone(),
+        }
+    }
 }

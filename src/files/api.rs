@@ -15,12 +15,12 @@ use super::{
     upload::{self, MultipartUpload},
 };
 use crate::{
-    app::AppState,
     auth::guard::BearerAuth,
     conditional::{etag, if_none_match_hits, parse_if_match},
     error::{ApiError, ApiResult},
-    openapi::ApiTags,
     pagination::PageParams,
+    state::AppState,
+    tags::ApiTags,
 };
 
 pub struct FilesApi;
@@ -198,7 +198,7 @@ fn is_head(req: &Request) -> bool {
 
 /// The base of share-link URLs: `--public-url`, else the scheme and host the client used.
 fn public_base(state: &AppState, req: &Request) -> String {
-    if let Some(url) = &state.settings.public_url {
+    if let Some(url) = &state.settings().public_url {
         return url.trim_end_matches('/').to_owned();
     }
     let host = req
@@ -237,7 +237,7 @@ impl FilesApi {
             q: q.0,
             sort: sort.0,
         };
-        let (items, total) = service::list(state.db.conn(), &query, paging).await?;
+        let (items, total) = service::list(state.db().conn(), &query, paging).await?;
         Ok(Json(FilePage {
             items: items.into_iter().map(File::from).collect(),
             total,
@@ -278,7 +278,7 @@ impl FilesApi {
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ApiResult<GetFileResponse> {
-        let file = service::get(state.db.conn(), &id).await?;
+        let file = service::get(state.db().conn(), &id).await?;
         let tag = etag(file.version);
         if if_none_match_hits(if_none_match.as_deref(), file.version) {
             return Ok(GetFileResponse::NotModified(tag));
@@ -306,7 +306,7 @@ impl FilesApi {
             expires_at: maybe(body.0.expires_at),
             max_downloads: maybe(body.0.max_downloads),
         };
-        let file = service::update(&state, &auth.0, &id, changes, expected).await?;
+        let file = service::update(state.writer(), &auth.0, &id, changes, expected).await?;
         let tag = etag(file.version);
         Ok(UpdateFileResponse::Ok(Json(file.into()), tag))
     }
@@ -322,7 +322,7 @@ impl FilesApi {
         id: Path<String>,
     ) -> ApiResult<DeletedResponse> {
         auth.0.require_admin()?;
-        service::delete(&state, Some(&auth.0), &id).await?;
+        service::delete(state.writer(), state.storage(), Some(&auth.0), &id).await?;
         Ok(DeletedResponse::Deleted)
     }
 
@@ -386,10 +386,10 @@ impl FilesApi {
         id: Path<String>,
         req: &Request,
     ) -> ApiResult<DownloadUrlResponse> {
-        let file = service::get(state.db.conn(), &id).await?;
+        let file = service::get(state.db().conn(), &id).await?;
         let (ticket, exp) =
             state
-                .jwt
+                .jwt()
                 .issue_ticket(&auth.0.user_id, &auth.0.session_id, &file.id)?;
         let expires_at = chrono::DateTime::from_timestamp(exp, 0)
             .ok_or_else(|| crate::error::Error::Internal("ticket expiry out of range".into()))?;
@@ -414,9 +414,9 @@ impl FilesApi {
         ticket: Path<String>,
         req: &Request,
     ) -> ApiResult<DownloadResponse> {
-        let claims = state.jwt.verify_ticket(&ticket)?;
+        let claims = state.jwt().verify_ticket(&ticket)?;
         let (user, _) =
-            crate::auth::sessions::principal(state.db.conn(), &claims.sid, &claims.sub).await?;
+            crate::auth::sessions::principal(state.db().conn(), &claims.sid, &claims.sub).await?;
         let source = Source::Api {
             file_id: &claims.fid,
             user: &user,
@@ -459,7 +459,7 @@ impl FilesApi {
             expires_at: body.0.expires_at,
             max_downloads: body.0.max_downloads,
         };
-        let link = service::create_link(&state, &auth.0, &id, limits).await?;
+        let link = service::create_link(state.writer(), &auth.0, &id, limits).await?;
         Ok(CreateLinkResponse::Created(Json(Link::from_model(
             link,
             &public_base(&state, req),
@@ -478,7 +478,7 @@ impl FilesApi {
         req: &Request,
     ) -> ApiResult<Json<LinkPage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
-        let (items, total) = service::list_links(state.db.conn(), &id, paging).await?;
+        let (items, total) = service::list_links(state.db().conn(), &id, paging).await?;
         let base = public_base(&state, req);
         Ok(Json(LinkPage {
             items: items
@@ -506,7 +506,7 @@ impl FilesApi {
         token: Path<String>,
     ) -> ApiResult<DeletedResponse> {
         auth.0.require_admin()?;
-        service::delete_link(&state, &token).await?;
+        service::delete_link(state.writer(), &token).await?;
         Ok(DeletedResponse::Deleted)
     }
 

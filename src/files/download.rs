@@ -16,10 +16,10 @@ use super::{
     transfer::{Transfer, Via},
 };
 use crate::{
-    app::AppState,
     auth::sessions::Principal,
     error::{Error, Result},
     metrics,
+    state::AppState,
 };
 
 /// Where a download comes from.
@@ -79,13 +79,13 @@ pub async fn serve(
     let now = chrono::Utc::now();
     let (file, link, user) = match source {
         Source::Api { file_id, user } => (
-            service::get(state.db.conn(), file_id).await?,
+            service::get(state.db().conn(), file_id).await?,
             None,
             Some(user),
         ),
         Source::Link { token } => {
-            let link = service::find_link(state.db.conn(), token).await?;
-            let file = service::get(state.db.conn(), &link.file_id)
+            let link = service::find_link(state.db().conn(), token).await?;
+            let file = service::get(state.db().conn(), &link.file_id)
                 .await
                 .map_err(|_| Error::Gone(GONE_LINK))?;
             (file, Some(link), None)
@@ -131,7 +131,7 @@ pub async fn serve(
     };
     let via = if link.is_some() { Via::Link } else { Via::Api };
     let transfer = Transfer::download(
-        state,
+        state.realtime(),
         uuid::Uuid::now_v7().to_string(),
         &file.id,
         via,
@@ -163,7 +163,10 @@ pub async fn serve(
         transfer.finish();
         return Ok(shape(meta, partial, range, size, Body::empty()));
     }
-    let chunks = state.storage.open(&file.storage_key, range.clone()).await?;
+    let chunks = state
+        .storage()
+        .open(&file.storage_key, range.clone())
+        .await?;
     let stream = streamer.run(chunks, transfer);
     Ok(shape(
         meta,
@@ -280,7 +283,7 @@ fn take_slot(
         return Ok(None);
     }
     state
-        .download_slots
+        .download_slots()
         .take(&wanted)
         .map(Some)
         .ok_or(Error::DownloadsInFlight {
@@ -377,7 +380,7 @@ impl Streamer {
             duration_ms: u64::try_from(transfer.elapsed().as_millis()).unwrap_or(u64::MAX),
             actor: self.user.as_ref(),
         };
-        match service::count_download(&self.state, done).await {
+        match service::count_download(self.state.writer(), done).await {
             Ok(Some(_)) => true,
             Ok(None) => false,
             Err(e) => {

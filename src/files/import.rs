@@ -1,4 +1,4 @@
-//! URL imports (SPEC §5, files contract "Import"): the server downloads a URL into the store as
+//! URL imports (docs/API.md §5, "Import"): the server downloads a URL into the store as
 //! a background task, reporting progress like a download (`via: "import"`).
 //!
 //! A task is accepted (202) only after its URL passed validation and, unless
@@ -9,19 +9,16 @@
 //! `cancelled`. Nothing is left behind by a failed or cancelled task: the temp file goes with its
 //! writer, and the object is only published once the whole body is in.
 //!
-//! Tasks live in this process's memory: `GET /api/tasks` on an instance lists the imports that
-//! instance accepted, and a restart forgets them (a running import is then simply lost; its temp
-//! file is removed at the next start). Finished tasks stay listed for [`FINISHED_TTL`], at most
-//! [`MAX_FINISHED`] of them; queued and running ones always.
+//! The registry the tasks are listed in is `tasks`; a restart forgets them (a running import is
+//! then simply lost; its temp file is removed at the next start).
 
 use std::{
     collections::BTreeMap,
     error::Error as StdError,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -30,66 +27,29 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use reqwest::{Response, Url};
 use serde_json::json;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     naming,
     service::{self, Limits, NewFile},
     ssrf,
+    tasks::{Status, TaskEntry, TaskSnapshot, TaskState},
     transfer::{Transfer, Via},
 };
 use crate::{
-    app::AppState,
     auth::sessions::Principal,
     error::{Error, Result},
-    pagination::PageParams,
-    realtime::{self, event::EventType},
+    realtime::event::{Actor, EventType},
+    state::AppState,
     storage::{Storage, TempWriter},
 };
 
-/// How long a finished task stays listed.
-pub const FINISHED_TTL: Duration = Duration::from_secs(10 * 60);
-/// Finished tasks kept at most (the oldest go first), so a burst of imports cannot grow memory.
-pub const MAX_FINISHED: usize = 200;
 /// Bytes of the body kept for content sniffing.
 const SNIFF_BYTES: usize = 8 * 1024;
 /// Longest accepted URL.
 const MAX_URL_LEN: usize = 8 * 1024;
-/// An upstream that accepts no connection within this long is not going to.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// An upstream silent this long mid-body has stalled; without this a stalled fetch would hold
-/// its permit until the overall timeout.
-const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// Name of a file when neither the request, the response nor the URL gives one.
 const FALLBACK_NAME: &str = "download";
-
-/// The `--import-*` settings.
-#[derive(Debug, Clone)]
-pub struct ImportConfig {
-    pub allow_private: bool,
-    pub concurrency: usize,
-    pub max_redirects: usize,
-    pub timeout: Duration,
-}
-
-/// The task registry and what every import shares: the HTTP client and the permits.
-pub struct Imports {
-    allow_private: bool,
-    timeout: Duration,
-    client: reqwest::Client,
-    permits: Semaphore,
-    tasks: Mutex<Vec<Arc<TaskEntry>>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
 
 /// What a client asks to import (fields as received, not yet validated).
 #[derive(Debug, Clone)]
@@ -100,49 +60,11 @@ pub struct ImportRequest {
     pub max_downloads: Option<i64>,
 }
 
-/// A task as clients see it.
-#[derive(Debug, Clone)]
-pub struct TaskSnapshot {
-    pub task_id: String,
-    pub status: Status,
-    pub url: String,
-    pub name: Option<String>,
-    pub file_id: String,
-    pub bytes_received: u64,
-    pub bytes_total: Option<u64>,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub created_by: String,
-}
-
 /// A validated request.
 struct Spec {
     url: Url,
     name: Option<String>,
     limits: Limits,
-}
-
-struct TaskEntry {
-    id: String,
-    file_id: String,
-    /// The URL as shown to clients (any password replaced).
-    shown_url: String,
-    created_at: DateTime<Utc>,
-    created_by: String,
-    cancel: CancellationToken,
-    /// Updated per chunk without taking the lock.
-    bytes_received: AtomicU64,
-    state: Mutex<TaskState>,
-}
-
-struct TaskState {
-    status: Status,
-    name: Option<String>,
-    bytes_total: Option<u64>,
-    error: Option<String>,
-    /// The whole body is in and the file is being stored: too late to cancel.
-    storing: bool,
-    finished_at: Option<Instant>,
 }
 
 /// How a fetch ended other than with the whole body.
@@ -171,195 +93,6 @@ struct Fetched {
     head: Vec<u8>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data stays consistent across a panic (plain field writes), so poisoning is ignored.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Imports {
-    pub fn new(config: ImportConfig) -> Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            // An environment proxy would resolve and connect for us, bypassing the policy.
-            .no_proxy()
-            .redirect(ssrf::redirect_policy(
-                config.max_redirects,
-                config.allow_private,
-            ))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")));
-        if !config.allow_private {
-            builder = builder.dns_resolver(Arc::new(ssrf::PublicOnlyResolver));
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot build the import HTTP client: {e}")))?;
-        Ok(Self {
-            allow_private: config.allow_private,
-            timeout: config.timeout,
-            client,
-            permits: Semaphore::new(config.concurrency.clamp(1, Semaphore::MAX_PERMITS)),
-            tasks: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Tasks of this instance, newest first.
-    pub fn list(&self, page: PageParams) -> (Vec<TaskSnapshot>, u64) {
-        let mut tasks = lock(&self.tasks);
-        prune(&mut tasks, Instant::now());
-        let total = tasks.len() as u64;
-        let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-        let per_page = usize::try_from(page.per_page).unwrap_or(usize::MAX);
-        let items = tasks
-            .iter()
-            .rev()
-            .skip(offset)
-            .take(per_page)
-            .map(|t| t.snapshot())
-            .collect();
-        (items, total)
-    }
-
-    pub fn get(&self, id: &str) -> Result<TaskSnapshot> {
-        Ok(self.find(id)?.snapshot())
-    }
-
-    /// Cancels a queued or running task: its fetch stops, `download.aborted` is published if it
-    /// had started, and the file never appears. Cancelling a cancelled task is a no-op; a task
-    /// that completed or failed (or is already storing its finished download) cannot be
-    /// cancelled: 409 `task_finished`.
-    pub fn cancel(&self, id: &str) -> Result<TaskSnapshot> {
-        let task = self.find(id)?;
-        {
-            let mut state = lock(&task.state);
-            match state.status {
-                Status::Cancelled => {}
-                Status::Completed | Status::Failed => return Err(finished(state.status)),
-                Status::Queued | Status::Running if state.storing => {
-                    return Err(Error::conflict(
-                        "task_finished",
-                        "the import has been downloaded and is being stored",
-                    ));
-                }
-                Status::Queued | Status::Running => {
-                    // Marked here, under the lock the runner checks before storing, so a
-                    // cancel that was answered 204 always wins.
-                    task.cancel.cancel();
-                    state.finish(Status::Cancelled, None);
-                }
-            }
-        }
-        Ok(task.snapshot())
-    }
-
-    fn find(&self, id: &str) -> Result<Arc<TaskEntry>> {
-        let mut tasks = lock(&self.tasks);
-        prune(&mut tasks, Instant::now());
-        tasks
-            .iter()
-            .find(|t| t.id == id)
-            .cloned()
-            .ok_or(Error::NotFound("task"))
-    }
-
-    fn register(&self, task: Arc<TaskEntry>) {
-        let mut tasks = lock(&self.tasks);
-        prune(&mut tasks, Instant::now());
-        tasks.push(task);
-    }
-}
-
-fn finished(status: Status) -> Error {
-    let what = if status == Status::Completed {
-        "completed"
-    } else {
-        "failed"
-    };
-    Error::conflict("task_finished", format!("the import has already {what}"))
-}
-
-/// Drops finished tasks older than [`FINISHED_TTL`], then the oldest finished ones beyond
-/// [`MAX_FINISHED`]. `tasks` is in creation order.
-fn prune(tasks: &mut Vec<Arc<TaskEntry>>, now: Instant) {
-    tasks.retain(|t| {
-        lock(&t.state)
-            .finished_at
-            .is_none_or(|at| now.duration_since(at) < FINISHED_TTL)
-    });
-    let mut excess = tasks
-        .iter()
-        .filter(|t| lock(&t.state).finished_at.is_some())
-        .count()
-        .saturating_sub(MAX_FINISHED);
-    tasks.retain(|t| {
-        if excess > 0 && lock(&t.state).finished_at.is_some() {
-            excess -= 1;
-            return false;
-        }
-        true
-    });
-}
-
-impl TaskState {
-    fn finish(&mut self, status: Status, error: Option<String>) {
-        // A cancel answered 204 stands, whatever the runner saw afterwards.
-        if self.status == Status::Cancelled {
-            return;
-        }
-        self.status = status;
-        self.error = error;
-        self.finished_at = Some(Instant::now());
-    }
-}
-
-impl TaskEntry {
-    fn snapshot(&self) -> TaskSnapshot {
-        let state = lock(&self.state);
-        TaskSnapshot {
-            task_id: self.id.clone(),
-            status: state.status,
-            url: self.shown_url.clone(),
-            name: state.name.clone(),
-            file_id: self.file_id.clone(),
-            bytes_received: self.bytes_received.load(Ordering::Relaxed),
-            bytes_total: state.bytes_total,
-            error: state.error.clone(),
-            created_at: self.created_at,
-            created_by: self.created_by.clone(),
-        }
-    }
-
-    /// Queued → running, unless cancelled meanwhile.
-    fn start_running(&self) -> bool {
-        let mut state = lock(&self.state);
-        if state.status != Status::Queued {
-            return false;
-        }
-        state.status = Status::Running;
-        true
-    }
-
-    fn response_arrived(&self, name: &str, bytes_total: Option<u64>) {
-        let mut state = lock(&self.state);
-        state.name = Some(name.to_owned());
-        state.bytes_total = bytes_total;
-    }
-
-    /// From here on the task cannot be cancelled; `false` if it already was.
-    fn begin_storing(&self) -> bool {
-        let mut state = lock(&self.state);
-        if self.cancel.is_cancelled() || state.status != Status::Running {
-            return false;
-        }
-        state.storing = true;
-        true
-    }
-
-    fn finish(&self, status: Status, error: Option<String>) {
-        lock(&self.state).finish(status, error);
-    }
-}
-
 /// Validates the request, applies the address policy, registers the task and starts it.
 pub async fn start(
     state: &AppState,
@@ -367,7 +100,7 @@ pub async fn start(
     request: ImportRequest,
 ) -> Result<TaskSnapshot> {
     let spec = validate(&request)?;
-    if !state.imports.allow_private {
+    if !state.imports().allow_private {
         ssrf::check_url(&spec.url).await?;
     }
     let task = Arc::new(TaskEntry {
@@ -387,7 +120,7 @@ pub async fn start(
             finished_at: None,
         }),
     });
-    state.imports.register(task.clone());
+    state.imports().register(task.clone());
     let snapshot = task.snapshot();
     tokio::spawn(run(state.clone(), task, actor.clone(), spec));
     Ok(snapshot)
@@ -468,7 +201,7 @@ async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec
     let permit = tokio::select! {
         biased;
         () = task.cancel.cancelled() => return,
-        permit = state.imports.permits.acquire() => permit,
+        permit = state.imports().permits.acquire() => permit,
     };
     // The semaphore is never closed; if it were, there would be no permit to wait for.
     let Ok(_permit) = permit else {
@@ -481,7 +214,7 @@ async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec
     // Lives outside the cancellable fetch so that a cancel or timeout can still end it with
     // the right `download.aborted` reason.
     let mut transfer: Option<Transfer> = None;
-    let timeout = state.imports.timeout;
+    let timeout = state.imports().timeout;
     let fetched = tokio::select! {
         biased;
         () = task.cancel.cancelled() => Err(Failure::Cancelled),
@@ -524,7 +257,7 @@ async fn fetch(
     transfer: &mut Option<Transfer>,
 ) -> std::result::Result<Fetched, Failure> {
     let response = state
-        .imports
+        .imports()
         .client
         .get(spec.url.clone())
         .send()
@@ -543,7 +276,7 @@ async fn fetch(
         .map(str::to_owned);
     task.response_arrived(&name, bytes_total);
     let transfer = transfer.insert(Transfer::download(
-        state,
+        state.realtime(),
         task.id.clone(),
         &task.file_id,
         Via::Import,
@@ -552,11 +285,11 @@ async fn fetch(
         0,
     ));
 
-    let max = state.settings.max_upload_bytes;
+    let max = state.settings().max_upload_bytes;
     if bytes_total.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let mut writer = state.storage.temp_writer();
+    let mut writer = state.storage().temp_writer();
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut size = 0u64;
     let mut body = response.bytes_stream();
@@ -645,7 +378,7 @@ async fn store(
         max_downloads: limits.max_downloads,
     };
     state
-        .storage
+        .storage()
         .publish(staged, &key)
         .await
         .map_err(store_failure)?;
@@ -653,15 +386,14 @@ async fn store(
         u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
     });
     match record(state, actor, &task.id, new, bytes, duration_ms).await {
-        Ok(seq) => {
-            state.log_advanced(seq);
+        Ok(()) => {
             if let Some(t) = transfer.take() {
                 t.finish();
             }
             Ok(())
         }
         Err(e) => {
-            if let Err(e) = state.storage.delete(&key).await {
+            if let Err(e) = state.storage().delete(&key).await {
                 tracing::warn!(error = %e, %key, "could not delete an import's bytes");
             }
             Err(store_failure(e))
@@ -669,7 +401,7 @@ async fn store(
     }
 }
 
-/// The row and both durable events; returns the last seq.
+/// The row and both durable events.
 async fn record(
     state: &AppState,
     actor: &Principal,
@@ -677,19 +409,17 @@ async fn record(
     new: NewFile,
     bytes: u64,
     duration_ms: u64,
-) -> Result<i64> {
-    let tx = state.db.begin_write().await?;
-    let (file, _) = service::insert(&*tx, Some(actor), new).await?;
-    let seq = realtime::record(
-        &*tx,
+) -> Result<()> {
+    let mut w = state.writer().begin().await?;
+    let file = service::insert(&mut w, Some(actor), new).await?;
+    w.event(
         EventType::DownloadCompleted,
-        Some(actor),
-        &json!({"download_id": task_id, "file_id": file.id, "via": Via::Import.as_str(),
-                "bytes": bytes, "duration_ms": duration_ms, "download_count": 0}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(seq)
+        Some(&Actor::from(actor)),
+        json!({"download_id": task_id, "file_id": file.id, "via": Via::Import.as_str(),
+               "bytes": bytes, "duration_ms": duration_ms, "download_count": 0}),
+    );
+    w.commit().await?;
+    Ok(())
 }
 
 /// Storage and database errors are logged; clients (every user can read tasks) get no details.
@@ -817,66 +547,5 @@ mod tests {
             url_name(&url("http://h/..%2F..%2Fetc%2Fpasswd")).as_deref(),
             Some("passwd")
         );
-    }
-
-    fn entry(finished_secs_ago: Option<u64>) -> Arc<TaskEntry> {
-        let now = Instant::now();
-        Arc::new(TaskEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            file_id: uuid::Uuid::now_v7().to_string(),
-            shown_url: "http://example.com/".into(),
-            created_at: Utc::now(),
-            created_by: "u".into(),
-            cancel: CancellationToken::new(),
-            bytes_received: AtomicU64::new(0),
-            state: Mutex::new(TaskState {
-                status: if finished_secs_ago.is_some() {
-                    Status::Completed
-                } else {
-                    Status::Running
-                },
-                name: None,
-                bytes_total: None,
-                error: None,
-                storing: false,
-                finished_at: finished_secs_ago
-                    .map(|s| now.checked_sub(Duration::from_secs(s)).unwrap_or(now)),
-            }),
-        })
-    }
-
-    #[test]
-    fn pruning_keeps_running_tasks_and_recent_finished_ones() {
-        let running = entry(None);
-        let recent = entry(Some(5));
-        let old = entry(Some(FINISHED_TTL.as_secs() + 5));
-        let mut tasks = vec![old, running.clone(), recent.clone()];
-        prune(&mut tasks, Instant::now());
-        let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, [running.id.as_str(), recent.id.as_str()]);
-
-        let mut tasks: Vec<_> = (0..MAX_FINISHED + 3).map(|_| entry(Some(1))).collect();
-        tasks.insert(0, entry(None));
-        let newest = tasks.last().map(|t| t.id.clone());
-        prune(&mut tasks, Instant::now());
-        assert_eq!(tasks.len(), MAX_FINISHED + 1);
-        assert!(tasks[0].finished_at_is_none());
-        assert_eq!(tasks.last().map(|t| t.id.clone()), newest);
-    }
-
-    impl TaskEntry {
-        fn finished_at_is_none(&self) -> bool {
-            lock(&self.state).finished_at.is_none()
-        }
-    }
-
-    #[test]
-    fn a_cancel_is_final() {
-        let task = entry(None);
-        lock(&task.state).finish(Status::Cancelled, None);
-        task.finish(Status::Failed, Some("late".into()));
-        let s = task.snapshot();
-        assert_eq!((s.status, s.error), (Status::Cancelled, None));
-        assert!(!task.begin_storing());
     }
 }

@@ -1,7 +1,7 @@
 //! Files (SPEC §5): uploads streamed to the store (`upload`), downloads with ranges and exact
 //! counting (`download`, `slots`), share links and metadata (`service`), live transfer progress
 //! (`transfer`), names and content types (`naming`), URL imports as background tasks (`import`,
-//! with the address policy in `ssrf`), and the HTTP surface (`api`, `tasks_api`).
+//! their registry in `tasks`, the address policy in `ssrf`), and the HTTP surface (`api`, `tasks_api`).
 
 pub mod api;
 pub mod download;
@@ -11,6 +11,7 @@ pub mod naming;
 pub mod service;
 pub mod slots;
 pub mod ssrf;
+pub mod tasks;
 pub mod tasks_api;
 pub mod transfer;
 pub mod upload;

@@ -12,12 +12,12 @@ use serde_json::json;
 
 use super::{dto::File, naming};
 use crate::{
-    app::AppState,
     auth::sessions::Principal,
     error::{Error, Result},
     pagination::{PageParams, contains_pattern, parse_sort},
-    realtime::{self, event::EventType},
+    realtime::event::{Actor, EventType},
     storage::Storage,
+    write::{Write, Writer},
 };
 
 /// A file whose bytes are already durable under `storage_key`, ready to get its row.
@@ -116,12 +116,12 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<file::Model> {
 }
 
 /// Inserts the row of a file whose bytes are durable, with its `file.created` event, inside
-/// the caller's transaction. Returns the row and the event's seq.
+/// the caller's write.
 pub async fn insert(
-    db: &impl ConnectionTrait,
+    w: &mut Write<'_>,
     actor: Option<&Principal>,
     new: NewFile,
-) -> Result<(file::Model, i64)> {
+) -> Result<file::Model> {
     let now = Utc::now();
     let model = file::ActiveModel {
         id: Set(new.id),
@@ -139,43 +139,36 @@ pub async fn insert(
         max_downloads: Set(new.max_downloads),
         version: Set(1),
     }
-    .insert(db)
+    .insert(&**w)
     .await?;
-    let seq = realtime::record(
-        db,
+    w.event(
         EventType::FileCreated,
-        actor,
-        &File::from(model.clone()).to_json(),
-    )
-    .await?;
-    Ok((model, seq))
+        actor.map(Actor::from).as_ref(),
+        File::from(model.clone()).to_json(),
+    );
+    Ok(model)
 }
 
 /// Creates the row of an uploaded file (bytes already published under `storage_key`). If the
 /// row cannot be written, the bytes are deleted again.
 pub async fn create(
-    state: &AppState,
+    writer: &Writer,
+    storage: &Storage,
     actor: Option<&Principal>,
     new: NewFile,
 ) -> Result<file::Model> {
     let key = new.storage_key.clone();
     let created = async {
-        let tx = state.db.begin_write().await?;
-        let (model, seq) = insert(&*tx, actor, new).await?;
-        tx.commit().await?;
-        Ok::<_, Error>((model, seq))
+        let mut w = writer.begin().await?;
+        let model = insert(&mut w, actor, new).await?;
+        w.commit().await?;
+        Ok::<_, Error>(model)
     }
     .await;
-    match created {
-        Ok((model, seq)) => {
-            state.log_advanced(seq);
-            Ok(model)
-        }
-        Err(e) => {
-            let _ = state.storage.delete(&key).await;
-            Err(e)
-        }
+    if created.is_err() {
+        let _ = storage.delete(&key).await;
     }
+    created
 }
 
 /// A partial update of a file's metadata. `None` keeps a field; `Some(None)` clears it.
@@ -187,7 +180,7 @@ pub struct FileChanges {
 }
 
 pub async fn update(
-    state: &AppState,
+    writer: &Writer,
     actor: &Principal,
     id: &str,
     changes: FileChanges,
@@ -202,10 +195,10 @@ pub async fn update(
         expires_at: changes.expires_at.flatten(),
         max_downloads: changes.max_downloads.flatten(),
     })?;
-    let tx = state.db.begin_write().await?;
+    let mut w = writer.begin().await?;
     let current = file::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&*tx)
+        .one(&*w)
         .await?
         .ok_or(Error::NotFound("file"))?;
     if if_match.is_some_and(|v| v != current.version) {
@@ -227,37 +220,42 @@ pub async fn update(
     }
     row.version = Set(version);
     row.updated_at = Set(Utc::now());
-    let model = row.update(&*tx).await?;
-    let seq = realtime::record(
-        &*tx,
+    let model = row.update(&*w).await?;
+    w.event(
         EventType::FileUpdated,
-        Some(actor),
-        &File::from(model.clone()).to_json(),
-    )
-    .await?;
-    tx.commit().await?;
-    state.log_advanced(seq);
+        Some(&Actor::from(actor)),
+        File::from(model.clone()).to_json(),
+    );
+    w.commit().await?;
     Ok(model)
 }
 
 /// Deletes the row (its links go with it), then the bytes. A crash between the two leaves an
 /// orphan object, which the sweeper removes.
-pub async fn delete(state: &AppState, actor: Option<&Principal>, id: &str) -> Result<()> {
-    let tx = state.db.begin_write().await?;
+pub async fn delete(
+    writer: &Writer,
+    storage: &Storage,
+    actor: Option<&Principal>,
+    id: &str,
+) -> Result<()> {
+    let mut w = writer.begin().await?;
     let current = file::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&*tx)
+        .one(&*w)
         .await?
         .ok_or(Error::NotFound("file"))?;
     share_link::Entity::delete_many()
         .filter(share_link::Column::FileId.eq(id))
-        .exec(&*tx)
+        .exec(&*w)
         .await?;
-    file::Entity::delete_by_id(id).exec(&*tx).await?;
-    let seq = realtime::record(&*tx, EventType::FileDeleted, actor, &json!({"id": id})).await?;
-    tx.commit().await?;
-    state.log_advanced(seq);
-    if let Err(e) = state.storage.delete(&current.storage_key).await {
+    file::Entity::delete_by_id(id).exec(&*w).await?;
+    w.event(
+        EventType::FileDeleted,
+        actor.map(Actor::from).as_ref(),
+        json!({"id": id}),
+    );
+    w.commit().await?;
+    if let Err(e) = storage.delete(&current.storage_key).await {
         tracing::warn!(error = %e, key = %current.storage_key, "could not delete stored bytes");
     }
     Ok(())
@@ -284,15 +282,15 @@ pub fn new_token() -> String {
 }
 
 pub async fn create_link(
-    state: &AppState,
+    writer: &Writer,
     actor: &Principal,
     file_id: &str,
     limits: Limits,
 ) -> Result<share_link::Model> {
     validate_limits(&limits)?;
-    let tx = state.db.begin_write().await?;
+    let w = writer.begin().await?;
     file::Entity::find_by_id(file_id)
-        .one(&*tx)
+        .one(&*w)
         .await?
         .ok_or(Error::NotFound("file"))?;
     let link = share_link::ActiveModel {
@@ -304,9 +302,9 @@ pub async fn create_link(
         max_downloads: Set(limits.max_downloads),
         download_count: Set(0),
     }
-    .insert(&*tx)
+    .insert(&*w)
     .await?;
-    tx.commit().await?;
+    w.commit().await?;
     Ok(link)
 }
 
@@ -328,10 +326,10 @@ pub async fn list_links(
     Ok((items, total))
 }
 
-pub async fn delete_link(state: &AppState, token: &str) -> Result<()> {
-    let tx = state.db.begin_write().await?;
-    let res = share_link::Entity::delete_by_id(token).exec(&*tx).await?;
-    tx.commit().await?;
+pub async fn delete_link(writer: &Writer, token: &str) -> Result<()> {
+    let w = writer.begin().await?;
+    let res = share_link::Entity::delete_by_id(token).exec(&*w).await?;
+    w.commit().await?;
     if res.rows_affected == 0 {
         return Err(Error::NotFound("link"));
     }
@@ -364,11 +362,11 @@ pub struct CompletedDownload<'a> {
 /// still under its limit and not expired, with `download.completed` and `file.updated`.
 /// `Ok(None)` means a limit or expiry won the race: the download must not complete.
 pub async fn count_download(
-    state: &AppState,
+    writer: &Writer,
     done: CompletedDownload<'_>,
 ) -> Result<Option<file::Model>> {
     let now = Utc::now();
-    let tx = state.db.begin_write().await?;
+    let mut w = writer.begin().await?;
     let bumped = file::Entity::update_many()
         .col_expr(
             file::Column::DownloadCount,
@@ -381,7 +379,7 @@ pub async fn count_download(
             file::Column::ExpiresAt,
             now,
         ))
-        .exec(&*tx)
+        .exec(&*w)
         .await?;
     if bumped.rows_affected == 0 {
         return Ok(None);
@@ -400,31 +398,27 @@ pub async fn count_download(
                 share_link::Column::ExpiresAt,
                 now,
             ))
-            .exec(&*tx)
+            .exec(&*w)
             .await?;
         if bumped.rows_affected == 0 {
             return Ok(None);
         }
     }
-    let model = get(&*tx, done.file_id).await?;
-    realtime::record(
-        &*tx,
+    let model = get(&*w, done.file_id).await?;
+    let actor = done.actor.map(Actor::from);
+    w.event(
         EventType::DownloadCompleted,
-        done.actor,
-        &json!({"download_id": done.download_id, "file_id": done.file_id, "via": done.via,
-                "bytes": done.bytes, "duration_ms": done.duration_ms,
-                "download_count": model.download_count}),
-    )
-    .await?;
-    let seq = realtime::record(
-        &*tx,
+        actor.as_ref(),
+        json!({"download_id": done.download_id, "file_id": done.file_id, "via": done.via,
+               "bytes": done.bytes, "duration_ms": done.duration_ms,
+               "download_count": model.download_count}),
+    );
+    w.event(
         EventType::FileUpdated,
-        done.actor,
-        &File::from(model.clone()).to_json(),
-    )
-    .await?;
-    tx.commit().await?;
-    state.log_advanced(seq);
+        actor.as_ref(),
+        File::from(model.clone()).to_json(),
+    );
+    w.commit().await?;
     Ok(Some(model))
 }
 
@@ -443,7 +437,7 @@ fn under_limit<C: ColumnTrait>(max: C, count: C, expires: C, now: DateTime<Utc>)
 /// Deletes expired files (with their bytes and a `file.deleted` event each) and expired or
 /// exhausted links, and stored objects that have no row (left by a crash between publishing
 /// bytes and committing the row, or between deleting a row and its bytes).
-pub async fn sweep(state: &AppState) -> Result<(usize, u64)> {
+pub async fn sweep(writer: &Writer, storage: &Storage) -> Result<(usize, u64)> {
     let now = Utc::now();
     let expired: Vec<String> = file::Entity::find()
         .filter(file::Column::ExpiresAt.lte(now))
@@ -451,15 +445,15 @@ pub async fn sweep(state: &AppState) -> Result<(usize, u64)> {
         .column(file::Column::Id)
         .limit(500)
         .into_tuple()
-        .all(state.db.conn())
+        .all(writer.db().conn())
         .await?;
     for id in &expired {
-        match delete(state, None, id).await {
+        match delete(writer, storage, None, id).await {
             Ok(()) | Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    let tx = state.db.begin_write().await?;
+    let w = writer.begin().await?;
     let links = share_link::Entity::delete_many()
         .filter(
             Condition::any()
@@ -469,21 +463,21 @@ pub async fn sweep(state: &AppState) -> Result<(usize, u64)> {
                         .gte(Expr::col(share_link::Column::MaxDownloads)),
                 ),
         )
-        .exec(&*tx)
+        .exec(&*w)
         .await?;
-    tx.commit().await?;
-    sweep_orphans(state, &state.storage).await?;
+    w.commit().await?;
+    sweep_orphans(writer.db().conn(), storage).await?;
     Ok((expired.len(), links.rows_affected))
 }
 
 /// Objects older than an hour without a row are leftovers; younger ones may be an upload
 /// between publishing and committing on some instance.
-async fn sweep_orphans(state: &AppState, storage: &Storage) -> Result<()> {
+async fn sweep_orphans(db: &impl ConnectionTrait, storage: &Storage) -> Result<()> {
     let cutoff = Utc::now() - chrono::Duration::hours(1);
     for key in storage.objects_older_than(cutoff).await? {
         let known = file::Entity::find()
             .filter(file::Column::StorageKey.eq(key.as_str()))
-            .count(state.db.conn())
+            .count(db)
             .await?;
         if known == 0 {
             tracing::info!(%key, "deleting stored object without a file row");
@@ -494,12 +488,12 @@ async fn sweep_orphans(state: &AppState, storage: &Storage) -> Result<()> {
 }
 
 /// Runs [`sweep`] every `interval`.
-pub fn spawn_sweeper(state: AppState, interval: std::time::Duration) {
+pub fn spawn_sweeper(writer: Writer, storage: Storage, interval: std::time::Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            match sweep(&state).await {
+            match sweep(&writer, &storage).await {
                 Ok((0, 0)) => {}
                 Ok((files, links)) => tracing::info!(files, links, "expired files swept"),
                 Err(e) => tracing::warn!(error = %e, "file sweep failed"),

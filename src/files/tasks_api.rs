@@ -10,10 +10,13 @@ use poem_openapi::{
     payload::Json,
 };
 
-use super::import::{self, ImportRequest, Status, TaskSnapshot};
+use super::{
+    import::{self, ImportRequest},
+    tasks::{Status, TaskSnapshot},
+};
 use crate::{
-    app::AppState, auth::guard::BearerAuth, error::ApiResult, openapi::ApiTags,
-    pagination::PageParams, strict::StrictString,
+    auth::guard::BearerAuth, error::ApiResult, pagination::PageParams, state::AppState,
+    strict::StrictString, tags::ApiTags,
 };
 
 pub struct TasksApi;
@@ -181,7 +184,7 @@ impl TasksApi {
         per_page: Query<Option<u64>>,
     ) -> ApiResult<Json<TaskPage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
-        let (items, total) = state.imports.list(paging);
+        let (items, total) = state.imports().list(paging);
         Ok(Json(TaskPage {
             items: items.into_iter().map(Task::from).collect(),
             total,
@@ -203,7 +206,7 @@ impl TasksApi {
         _auth: BearerAuth,
         id: Path<String>,
     ) -> ApiResult<Json<Task>> {
-        Ok(Json(state.imports.get(&id)?.into()))
+        Ok(Json(state.imports().get(&id)?.into()))
     }
 
     /// Cancel a task (admin)
@@ -225,7 +228,7 @@ impl TasksApi {
         id: Path<String>,
     ) -> ApiResult<CancelResponse> {
         auth.0.require_admin()?;
-        state.imports.cancel(&id)?;
+        state.imports().cancel(&id)?;
         Ok(CancelResponse::Cancelled)
     }
 }

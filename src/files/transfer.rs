@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::{
-    app::AppState,
-    realtime::event::{Actor, EventType},
+use crate::realtime::{
+    Realtime,
+    event::{Actor, EventType},
 };
 
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
@@ -43,7 +43,7 @@ impl Via {
 }
 
 pub struct Transfer {
-    state: AppState,
+    realtime: Realtime,
     direction: Direction,
     pub id: String,
     pub file_id: String,
@@ -61,7 +61,7 @@ pub struct Transfer {
 impl Transfer {
     /// Publishes `download.started`.
     pub fn download(
-        state: &AppState,
+        realtime: &Realtime,
         id: String,
         file_id: &str,
         via: Via,
@@ -69,7 +69,14 @@ impl Transfer {
         bytes_total: Option<u64>,
         range_start: u64,
     ) -> Self {
-        let t = Self::new(state, Direction::Download, id, file_id, actor, bytes_total);
+        let t = Self::new(
+            realtime,
+            Direction::Download,
+            id,
+            file_id,
+            actor,
+            bytes_total,
+        );
         t.publish(
             EventType::DownloadStarted,
             json!({"download_id": t.id, "file_id": t.file_id, "via": via.as_str(),
@@ -80,14 +87,14 @@ impl Transfer {
 
     /// Publishes `upload.started`.
     pub fn upload(
-        state: &AppState,
+        realtime: &Realtime,
         id: String,
         file_id: &str,
         name: Option<&str>,
         actor: Option<Actor>,
         bytes_total: Option<u64>,
     ) -> Self {
-        let t = Self::new(state, Direction::Upload, id, file_id, actor, bytes_total);
+        let t = Self::new(realtime, Direction::Upload, id, file_id, actor, bytes_total);
         t.publish(
             EventType::UploadStarted,
             json!({"upload_id": t.id, "file_id": t.file_id, "name": name,
@@ -97,7 +104,7 @@ impl Transfer {
     }
 
     fn new(
-        state: &AppState,
+        realtime: &Realtime,
         direction: Direction,
         id: String,
         file_id: &str,
@@ -106,7 +113,7 @@ impl Transfer {
     ) -> Self {
         let now = Instant::now();
         Self {
-            state: state.clone(),
+            realtime: realtime.clone(),
             direction,
             id,
             file_id: file_id.to_owned(),
@@ -127,10 +134,6 @@ impl Transfer {
 
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
-    }
-
-    pub fn set_total(&mut self, total: Option<u64>) {
-        self.bytes_total = total;
     }
 
     /// Why the transfer ends if it is dropped unfinished from now on.
@@ -191,7 +194,7 @@ impl Transfer {
     }
 
     fn publish(&self, kind: EventType, data: serde_json::Value) {
-        self.state.publish_nowait(kind, self.actor.as_ref(), &data);
+        self.realtime.publish(kind, self.actor.as_ref(), &data);
     }
 }
 

@@ -19,9 +19,9 @@ use super::{
     transfer::Transfer,
 };
 use crate::{
-    app::AppState,
     auth::sessions::Principal,
     error::{Error, Result},
+    state::AppState,
     storage::Storage,
 };
 
@@ -145,7 +145,7 @@ pub async fn receive(
     actor: &Principal,
     upload: MultipartUpload,
 ) -> Result<entity::file::Model> {
-    let max = state.settings.max_upload_bytes;
+    let max = state.settings().max_upload_bytes;
     let boundary = multer::parse_boundary(&upload.content_type)
         .map_err(|_| Error::BadRequest("multipart/form-data needs a boundary".into()))?;
     if upload
@@ -176,7 +176,7 @@ pub async fn receive(
                 let part_name = field.file_name().map(str::to_owned);
                 let shown = fields.name.as_deref().or(part_name.as_deref());
                 let transfer = transfer.insert(Transfer::upload(
-                    state,
+                    state.realtime(),
                     uuid::Uuid::now_v7().to_string(),
                     &file_id,
                     shown.and_then(super::naming::sanitize).as_deref(),
@@ -184,7 +184,7 @@ pub async fn receive(
                     upload.content_length,
                 ));
                 let declared = field.content_type().map(|m| m.to_string());
-                let mut writer = state.storage.temp_writer();
+                let mut writer = state.storage().temp_writer();
                 let mut head = Vec::with_capacity(SNIFF_BYTES);
                 let mut size = 0u64;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -246,8 +246,8 @@ pub async fn receive(
         expires_at: limits.expires_at,
         max_downloads: limits.max_downloads,
     };
-    state.storage.publish(staged, &key).await?;
-    let model = service::create(state, Some(actor), new).await?;
+    state.storage().publish(staged, &key).await?;
+    let model = service::create(state.writer(), state.storage(), Some(actor), new).await?;
     if let Some(t) = transfer {
         t.finish();
     }

@@ -5,10 +5,10 @@ use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 
 use super::log;
 use crate::{
-    app::AppState,
     auth::guard::BearerAuth,
     error::{ApiResult, Error},
-    openapi::ApiTags,
+    state::AppState,
+    tags::ApiTags,
 };
 
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -60,7 +60,7 @@ impl EventsApi {
             actor: actor.0,
             limit,
         };
-        let db = state.db.conn();
+        let db = state.db().conn();
         let rows = log::list(db, &query).await?;
         // Read after the rows, so no item is newer than `latest_seq`.
         let latest_seq = log::head(db).await?;

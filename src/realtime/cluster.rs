@@ -10,12 +10,23 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, sqlx::postgres::PgListener};
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::mpsc;
+
 use super::{
-    event::EventType,
-    hub::{Hub, Revoke},
+    event::{EventType, Revoke},
     log::NOTIFY_CHANNEL,
 };
 use crate::db::Db;
+
+/// What another instance told this one; the realtime facade feeds it to the local hub.
+#[derive(Debug)]
+pub enum Remote {
+    /// The shared log has grown to at least this seq.
+    LogAdvanced(i64),
+    /// An ephemeral frame, already serialised.
+    Ephemeral(EventType, String),
+    Revoke(Revoke),
+}
 
 /// PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_900;
@@ -103,15 +114,16 @@ impl Cluster {
         }
     }
 
-    /// Listens for the other instances' notifications and hands them to the local hub.
-    pub fn spawn_listener(&self, url: String, hub: Hub) {
+    /// Listens for the other instances' notifications and sends them to `sink`.
+    pub fn spawn_listener(&self, url: String, sink: mpsc::UnboundedSender<Remote>) {
         if !self.enabled {
             return;
         }
         let instance = self.instance.clone();
         tokio::spawn(async move {
             loop {
-                match listen(&url, &hub, &instance).await {
+                match listen(&url, &sink, &instance).await {
+                    // The receiver is gone: the process is shutting down.
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cluster listener lost, reconnecting");
@@ -123,7 +135,11 @@ impl Cluster {
     }
 }
 
-async fn listen(url: &str, hub: &Hub, instance: &str) -> Result<(), sea_orm::sqlx::Error> {
+async fn listen(
+    url: &str,
+    sink: &mpsc::UnboundedSender<Remote>,
+    instance: &str,
+) -> Result<(), sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
     loop {
@@ -135,23 +151,26 @@ async fn listen(url: &str, hub: &Hub, instance: &str) -> Result<(), sea_orm::sql
         let Ok(wire) = serde_json::from_str::<Wire>(n.payload()) else {
             continue;
         };
+        let mut messages = Vec::new();
         if let Some(seq) = wire.log {
-            hub.log_advanced(seq);
-            continue;
+            messages.push(Remote::LogAdvanced(seq));
+        } else if wire.origin.as_deref() != Some(instance) {
+            if let (Some(kind), Some(text)) =
+                (wire.eph.as_deref().and_then(EventType::parse), wire.text)
+            {
+                messages.push(Remote::Ephemeral(kind, text));
+            }
+            if let Some(user) = wire.revoke_user {
+                messages.push(Remote::Revoke(Revoke::User(user)));
+            }
+            if let Some(session) = wire.revoke_session {
+                messages.push(Remote::Revoke(Revoke::Session(session)));
+            }
         }
-        if wire.origin.as_deref() == Some(instance) {
-            continue;
-        }
-        if let (Some(kind), Some(text)) =
-            (wire.eph.as_deref().and_then(EventType::parse), wire.text)
-        {
-            hub.deliver_remote_ephemeral(kind, text);
-        }
-        if let Some(user) = wire.revoke_user {
-            hub.revoke(Revoke::User(user));
-        }
-        if let Some(session) = wire.revoke_session {
-            hub.revoke(Revoke::Session(session));
+        for m in messages {
+            if sink.send(m).is_err() {
+                return Ok(());
+            }
         }
     }
 }

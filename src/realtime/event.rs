@@ -330,3 +330,10 @@ impl CloseCode {
         Self::ALL.into_iter().find(|c| c.code() == code)
     }
 }
+
+/// Whose connections to close with 4401 (their session or every session of the user ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    User(String),
+    Session(String),
+}

@@ -19,9 +19,8 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::cluster::Cluster;
 use super::{
-    event::{Actor, CloseCode, EventType, Topic, TopicSet, frame_text},
+    event::{Actor, CloseCode, EventType, Revoke, Topic, TopicSet, frame_text},
     log,
 };
 use crate::{db::Db, metrics};
@@ -96,13 +95,6 @@ pub struct Registration {
     pub presence: Vec<Arc<str>>,
 }
 
-/// Whose connections to close with 4401.
-#[derive(Debug, Clone)]
-pub enum Revoke {
-    User(String),
-    Session(String),
-}
-
 enum Command {
     Register {
         id: u64,
@@ -155,16 +147,17 @@ struct HubTask {
     dirty: Vec<String>,
     last: i64,
     fanned_out: Arc<AtomicI64>,
-    /// Presence changes go to the other instances too.
-    cluster: Option<Cluster>,
+    /// Presence announcements, for the other instances (the facade forwards them).
+    presence_out: Option<mpsc::UnboundedSender<(EventType, Arc<str>)>>,
 }
 
 impl Hub {
-    /// Starts the hub task. `queue_capacity` bounds each connection's queue.
+    /// Starts the hub task. `queue_capacity` bounds each connection's queue; presence
+    /// announcements are also sent to `presence_out`.
     pub async fn start(
         db: Db,
         queue_capacity: usize,
-        cluster: Option<Cluster>,
+        presence_out: Option<mpsc::UnboundedSender<(EventType, Arc<str>)>>,
     ) -> crate::error::Result<Self> {
         let last = log::head(db.conn()).await?;
         let (commands, rx) = mpsc::unbounded_channel();
@@ -177,7 +170,7 @@ impl Hub {
             dirty: Vec::new(),
             last,
             fanned_out: fanned_out.clone(),
-            cluster,
+            presence_out,
         };
         tokio::spawn(task.run(rx));
         Ok(Self {
@@ -205,7 +198,7 @@ impl Hub {
     }
 
     /// Delivers an already-serialised ephemeral frame to local connections.
-    pub fn deliver_remote_ephemeral(&self, kind: EventType, text: String) {
+    pub fn deliver_ephemeral(&self, kind: EventType, text: String) {
         self.send(Command::Ephemeral(kind, text.into()));
     }
 
@@ -523,9 +516,8 @@ impl HubTask {
                 username,
             };
             let text = presence_frame(kind, &user, now);
-            if let Some(cluster) = self.cluster.clone() {
-                let remote = text.to_string();
-                tokio::spawn(async move { cluster.publish_ephemeral(kind, &remote).await });
+            if let Some(out) = &self.presence_out {
+                let _ = out.send((kind, text.clone()));
             }
             let uid = user.id.clone();
             self.fan_out_except(Topic::Presence, Outbound::Ephemeral { text }, |c| {

@@ -1,6 +1,10 @@
 //! Realtime: the durable event log (`log`), the fan-out hub (`hub`), the WebSocket endpoint
 //! (`ws`), cross-instance notifications over PostgreSQL (`cluster`), the audit-trail API (`api`),
-//! and the AsyncAPI description of the protocol (`asyncapi`).
+//! the log's retention (`retention`) and the AsyncAPI description of the protocol (`asyncapi`).
+//!
+//! Everything outside this module talks to [`Realtime`], the facade: "the log advanced",
+//! "close these sockets", "publish this ephemeral event". It owns the hub and the cluster link
+//! and wires them together with channels, so neither knows the other.
 
 pub mod api;
 pub mod asyncapi;
@@ -8,21 +12,21 @@ pub mod cluster;
 pub mod event;
 pub mod hub;
 pub mod log;
+pub mod retention;
+mod tracker;
 pub mod ws;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::mpsc;
+
+pub use self::tracker::ConnTracker;
+use self::{
+    cluster::{Cluster, Remote},
+    event::{Actor, CloseCode, EventType, Revoke, frame_text},
+    hub::Hub,
 };
-
-use sea_orm::ConnectionTrait;
-use tokio::sync::Notify;
-
-use self::event::{Actor, EventType};
-use crate::{auth::sessions::Principal, error::Result};
+use crate::{db::Db, error::Result};
 
 /// Realtime settings from the command line.
 #[derive(Debug, Clone)]
@@ -34,86 +38,128 @@ pub struct Settings {
     pub sweep_interval: Duration,
 }
 
-impl From<&Principal> for Actor {
-    fn from(p: &Principal) -> Self {
-        Self {
-            id: p.user_id.clone(),
-            username: p.username.clone(),
-        }
-    }
+/// The realtime facade; cheap to clone.
+#[derive(Clone)]
+pub struct Realtime(Arc<Inner>);
+
+struct Inner {
+    /// `None` in CLI commands, which publish to other instances but serve no sockets.
+    hub: Option<Hub>,
+    cluster: Cluster,
+    settings: Settings,
+    tracker: ConnTracker,
 }
 
-/// Writes a durable event inside the caller's transaction; returns its seq. After committing,
-/// the caller tells the hub with `hub.log_advanced(seq)`.
-pub async fn record(
-    db: &impl ConnectionTrait,
-    kind: EventType,
-    actor: Option<&Principal>,
-    data: &serde_json::Value,
-) -> Result<i64> {
-    let actor = actor.map(Actor::from);
-    log::append(db, kind, actor.as_ref(), data).await
-}
-
-/// Counts open WebSocket tasks so shutdown can wait for their close frames.
-#[derive(Clone, Default)]
-pub struct ConnTracker(Arc<(AtomicUsize, Notify)>);
-
-/// Decrements the count when the connection task ends.
-pub struct Active(ConnTracker);
-
-impl ConnTracker {
-    pub fn enter(&self) -> Active {
-        self.0.0.fetch_add(1, Ordering::AcqRel);
-        Active(self.clone())
-    }
-
-    pub fn count(&self) -> usize {
-        self.0.0.load(Ordering::Acquire)
-    }
-
-    /// Waits (at most `limit`) until no connection task is left.
-    pub async fn drained(&self, limit: Duration) {
-        let _ = tokio::time::timeout(limit, async {
-            while self.count() > 0 {
-                let notified = self.0.1.notified();
-                if self.count() == 0 {
-                    break;
+impl Realtime {
+    /// Starts the hub and, on PostgreSQL, the listener for the other instances.
+    pub async fn start(db: Db, database_url: String, settings: Settings) -> Result<Self> {
+        let cluster = Cluster::new(db.clone());
+        let (presence_tx, mut presence_rx) = mpsc::unbounded_channel::<(EventType, Arc<str>)>();
+        let presence_out = cluster.enabled().then_some(presence_tx);
+        let hub = Hub::start(db, settings.queue_capacity, presence_out).await?;
+        if cluster.enabled() {
+            let out = cluster.clone();
+            tokio::spawn(async move {
+                while let Some((kind, text)) = presence_rx.recv().await {
+                    out.publish_ephemeral(kind, &text).await;
                 }
-                notified.await;
-            }
-        })
-        .await;
+            });
+            let (remote_tx, mut remote_rx) = mpsc::unbounded_channel();
+            cluster.spawn_listener(database_url, remote_tx);
+            let local = hub.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = remote_rx.recv().await {
+                    match msg {
+                        Remote::LogAdvanced(seq) => local.log_advanced(seq),
+                        Remote::Ephemeral(kind, text) => local.deliver_ephemeral(kind, text),
+                        Remote::Revoke(target) => local.revoke(target),
+                    }
+                }
+            });
+        }
+        Ok(Self(Arc::new(Inner {
+            hub: Some(hub),
+            cluster,
+            settings,
+            tracker: ConnTracker::default(),
+        })))
     }
-}
 
-impl Drop for Active {
-    fn drop(&mut self) {
-        if self.0.0.0.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.0.1.notify_waiters();
+    /// For CLI commands: no hub and no sockets, but revocations still reach running instances
+    /// on PostgreSQL (on SQLite they notice at the next heartbeat's session check).
+    pub fn detached(db: Db) -> Self {
+        Self(Arc::new(Inner {
+            hub: None,
+            cluster: Cluster::new(db),
+            settings: Settings {
+                auth_timeout: Duration::from_secs(10),
+                queue_capacity: 1,
+                retention_count: u64::MAX,
+                retention_days: u64::MAX,
+                sweep_interval: Duration::from_secs(3600),
+            },
+            tracker: ConnTracker::default(),
+        }))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub fn tracker(&self) -> &ConnTracker {
+        &self.0.tracker
+    }
+
+    /// The hub, for the WebSocket endpoint (present whenever the server runs).
+    pub(crate) fn hub(&self) -> Option<&Hub> {
+        self.0.hub.as_ref()
+    }
+
+    /// The highest seq fanned out to sockets (the head when there is no hub).
+    pub fn fanned_out(&self) -> Option<i64> {
+        self.0.hub.as_ref().map(Hub::fanned_out)
+    }
+
+    /// After a commit that appended events up to `seq`: wake the hub (other instances hear it
+    /// from the database notification sent inside the transaction).
+    pub fn log_advanced(&self, seq: i64) {
+        if let Some(hub) = &self.0.hub {
+            hub.log_advanced(seq);
         }
     }
-}
 
-/// Deletes events past the retention now and then.
-pub fn spawn_sweeper(db: crate::db::Db, hub: hub::Hub, settings: Settings) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(settings.sweep_interval);
-        let max_age = chrono::Duration::days(i64::try_from(settings.retention_days).unwrap_or(7));
-        loop {
-            tick.tick().await;
-            let swept = async {
-                let tx = db.begin_write().await?;
-                let delivered = hub.fanned_out();
-                let n = log::sweep(&*tx, settings.retention_count, max_age, delivered).await?;
-                tx.commit().await?;
-                Ok::<u64, crate::error::Error>(n)
-            };
-            match swept.await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "event log swept"),
-                Err(e) => tracing::warn!(error = %e, "event log sweep failed"),
-            }
+    /// Closes the sockets of a user or session, here and on every other instance.
+    pub async fn revoke(&self, target: Revoke) {
+        if let Some(hub) = &self.0.hub {
+            hub.revoke(target.clone());
         }
-    });
+        self.0.cluster.publish_revoke(&target).await;
+    }
+
+    /// Closes every local socket with `code` (shutdown).
+    pub fn close_all(&self, code: CloseCode) {
+        if let Some(hub) = &self.0.hub {
+            hub.close_all(code);
+        }
+    }
+
+    /// Publishes an ephemeral event (progress, presence-like) here and on every other instance.
+    /// Never waits: local delivery is immediate and the cross-instance notification (PostgreSQL
+    /// only) goes out on its own task, so transfer progress never slows a transfer down.
+    pub fn publish(&self, kind: EventType, actor: Option<&Actor>, data: &serde_json::Value) {
+        let text = frame_text(
+            kind.as_str(),
+            None,
+            chrono::Utc::now(),
+            actor,
+            &data.to_string(),
+        );
+        if let Some(hub) = &self.0.hub {
+            hub.deliver_ephemeral(kind, text.clone());
+        }
+        if self.0.cluster.enabled() {
+            let cluster = self.0.cluster.clone();
+            tokio::spawn(async move { cluster.publish_ephemeral(kind, &text).await });
+        }
+    }
 }

@@ -18,15 +18,18 @@ use poem::{
 
 use super::{
     event::{Actor, ClientMessage, CloseCode, ServerMessage, Topic, TopicSet},
-    hub::{CloseSignal, Outbound},
+    hub::{CloseSignal, Hub, Outbound},
     log,
 };
 use crate::{
-    app::AppState,
     auth::{guard, sessions::Principal},
+    state::AppState,
     users::{dto::User, service as users},
 };
 
+/// Durable live frames wait this long after `welcome` for the client's first message, so a
+/// `resume` sent as soon as `welcome` arrives replays before anything live (docs/API.md §6).
+const HOLD_LIVE: Duration = Duration::from_millis(250);
 /// Server heartbeat period; a peer silent for twice this long is dropped.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
@@ -50,7 +53,7 @@ pub async fn endpoint(
     ws: WebSocket,
     state: Data<&AppState>,
 ) -> poem::Result<impl IntoResponse> {
-    let settings = &state.settings;
+    let settings = &state.settings();
     if !crate::origin::websocket_allowed(
         req,
         settings.public_url.as_deref(),
@@ -81,10 +84,20 @@ struct Connection {
     close: Arc<CloseSignal>,
     /// Highest durable seq delivered (or covered by the live boundary).
     last: i64,
+    /// Lowest durable seq sent so far: what was sent is `first_sent..=last` without a gap, so a
+    /// later `resume` can only be honoured in order if it asks for nothing before it.
+    first_sent: Option<i64>,
     topics: TopicSet,
 }
 
 impl Connection {
+    /// Sends a durable frame (seq must be above `last`).
+    async fn send_durable(&mut self, seq: i64, text: String) -> bool {
+        self.first_sent.get_or_insert(seq);
+        self.last = seq;
+        self.send(text).await
+    }
+
     /// Sends one text frame; false if the peer is gone or the hub asked us to close meanwhile.
     async fn send(&mut self, text: String) -> bool {
         tokio::select! {
@@ -138,13 +151,18 @@ enum Violation {
 }
 
 impl Violation {
-    /// The violation behind a read error, if the client caused it (I/O errors keep their kind;
-    /// poem reports protocol errors as `Other` with tungstenite's message).
+    /// The violation behind a read error, if the client caused it; `None` for a connection
+    /// that was merely dropped (I/O errors keep their kind; poem reports protocol errors as
+    /// `Other` with tungstenite's message, and a TCP close without a close frame as
+    /// "Connection reset without closing handshake").
     fn of(e: &std::io::Error) -> Option<Self> {
         if e.kind() != std::io::ErrorKind::Other {
             return None;
         }
         let text = e.to_string();
+        if text.contains("Connection reset without closing handshake") {
+            return None;
+        }
         Some(if text.starts_with("Space limit exceeded") {
             Self::TooBig
         } else if text.starts_with("UTF-8 encoding error") {
@@ -203,15 +221,18 @@ async fn authenticate(
         return None;
     };
     let principal = guard::resolve(state, &token).await.ok()?;
-    let user = users::get(state.db.conn(), &principal.user_id).await.ok()?;
+    let user = users::get(state.db().conn(), &principal.user_id)
+        .await
+        .ok()?;
     Some((principal, User::from(user).to_json()))
 }
 
 async fn run(socket: WebSocketStream, state: AppState) {
-    let _active = state.ws_tracker.enter();
+    let realtime = state.realtime().clone();
+    let _active = realtime.tracker().enter();
     let (mut sink, mut stream) = socket.split();
 
-    let first = tokio::time::timeout(state.realtime.auth_timeout, stream.next()).await;
+    let first = tokio::time::timeout(realtime.settings().auth_timeout, stream.next()).await;
     let first = match first {
         Ok(Some(Ok(msg))) => Some(msg),
         _ => None,
@@ -224,11 +245,11 @@ async fn run(socket: WebSocketStream, state: AppState) {
         id: principal.user_id.clone(),
         username: principal.username.clone(),
     };
-    let Some(mut reg) = state
-        .hub
-        .register(actor, principal.session_id.clone())
-        .await
-    else {
+    let Some(hub) = realtime.hub().cloned() else {
+        close_with(&mut sink, CloseCode::GoingAway).await;
+        return;
+    };
+    let Some(mut reg) = hub.register(actor, principal.session_id.clone()).await else {
         close_with(&mut sink, CloseCode::GoingAway).await;
         return;
     };
@@ -236,6 +257,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
         sink,
         close: reg.close.clone(),
         last: reg.live_after,
+        first_sent: None,
         topics: TopicSet::ALL,
     };
     let welcome = ServerMessage::Welcome {
@@ -253,6 +275,10 @@ async fn run(socket: WebSocketStream, state: AppState) {
     let mut close_code = None;
     let mut violation = None;
     let mut bucket = TokenBucket::new();
+    // The queue is not read until the client's first message or HOLD_LIVE, whichever is first;
+    // meanwhile it fills, and a full one becomes a catch-up from the log, so nothing is lost.
+    let mut holding = true;
+    let hold_until = tokio::time::Instant::now() + HOLD_LIVE;
     while ok {
         tokio::select! {
             biased;
@@ -260,11 +286,11 @@ async fn run(socket: WebSocketStream, state: AppState) {
                 close_code = Some(code);
                 break;
             }
-            out = reg.queue.recv() => match out {
+            () = tokio::time::sleep_until(hold_until), if holding => holding = false,
+            out = reg.queue.recv(), if !holding => match out {
                 Some(Outbound::Durable { seq, text }) => {
                     if seq > conn.last {
-                        conn.last = seq;
-                        ok = conn.send(text.to_string()).await;
+                        ok = conn.send_durable(seq, text.to_string()).await;
                     }
                 }
                 Some(Outbound::Ephemeral { text }) => ok = conn.send(text.to_string()).await,
@@ -286,14 +312,19 @@ async fn run(socket: WebSocketStream, state: AppState) {
                 }
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        ok = handle_client(&state, &mut conn, reg.id, &text).await;
+                        ok = handle_client(&state, &hub, &mut conn, reg.id, &text).await;
+                        holding = false;
                     }
                     Some(Err(e)) => {
                         violation = Violation::of(&e);
+                        if violation.is_none() {
+                            tracing::info!(user = %principal.username, error = %e, "websocket dropped by the client");
+                        }
                         break;
                     }
                     Some(Ok(Message::Binary(_))) => {
                         ok = bad_message(&mut conn, "binary frames are not supported: send JSON text frames").await;
+                        holding = false;
                     }
                     Some(Ok(Message::Close(_))) | None => break,
                     // Pings are answered by the protocol layer; pongs only count as life.
@@ -317,7 +348,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
             }
         }
     }
-    state.hub.unregister(reg.id);
+    hub.unregister(reg.id);
     if let Some(v) = violation {
         tracing::info!(user = %principal.username, violation = ?v, "websocket closed: client broke the protocol");
         close_with(&mut conn.sink, v.close_code()).await;
@@ -341,7 +372,13 @@ async fn run(socket: WebSocketStream, state: AppState) {
 }
 
 /// Answers one client message; false when the connection should end.
-async fn handle_client(state: &AppState, conn: &mut Connection, id: u64, text: &str) -> bool {
+async fn handle_client(
+    state: &AppState,
+    hub: &Hub,
+    conn: &mut Connection,
+    id: u64,
+    text: &str,
+) -> bool {
     let msg = match serde_json::from_str::<ClientMessage>(text) {
         Ok(m) => m,
         Err(e) => return bad_message(conn, &format!("not a valid client message: {e}")).await,
@@ -358,7 +395,7 @@ async fn handle_client(state: &AppState, conn: &mut Connection, id: u64, text: &
                 }
             }
             conn.topics = TopicSet(set);
-            state.hub.set_topics(id, conn.topics);
+            hub.set_topics(id, conn.topics);
             let reply = ServerMessage::Subscribed {
                 topics: conn.topics.names(),
             };
@@ -376,9 +413,12 @@ async fn bad_message(conn: &mut Connection, message: &str) -> bool {
     conn.send_control(&err).await
 }
 
-/// Replays `(after, conn.last]` from the log; the queue then continues after `conn.last`.
+/// Replays `(after, conn.last]` from the log; the queue then continues after `conn.last`. The
+/// stream stays strictly increasing: if durable frames after `after`'s successor were already
+/// sent (a `resume` that came after live delivery began), the missed ones cannot be sent in
+/// order any more, and the client is told to `resync` instead.
 async fn resume(state: &AppState, conn: &mut Connection, after: i64) -> bool {
-    let db = state.db.conn();
+    let db = state.db().conn();
     let (head, oldest) = match (log::head(db).await, log::oldest(db).await) {
         (Ok(h), Ok(o)) => (h, o),
         _ => return bad_message(conn, "event log unavailable, try again").await,
@@ -392,18 +432,31 @@ async fn resume(state: &AppState, conn: &mut Connection, after: i64) -> bool {
             .send_control(&ServerMessage::Resync { seq: conn.last })
             .await;
     }
-    let upto = conn.last;
-    if !replay(state, conn, after, upto).await {
-        return false;
+    if after >= conn.last {
+        // The client has seen at least as far as this connection (e.g. on another instance):
+        // skip what it has.
+        conn.last = after;
+        return true;
     }
-    // The client may already have seen further (e.g. on another instance).
-    conn.last = conn.last.max(after);
-    true
+    match conn.first_sent {
+        // Everything up to `after` it has, everything from there to `last` it was sent.
+        Some(first) if after >= first - 1 => true,
+        Some(_) => {
+            conn.send_control(&ServerMessage::Resync { seq: conn.last })
+                .await
+        }
+        None => {
+            let upto = conn.last;
+            let ok = replay(state, conn, after, upto).await;
+            conn.last = conn.last.max(upto);
+            ok
+        }
+    }
 }
 
 /// Sends the logged events `(after, upto]` that match the connection's topics, in order.
 async fn replay(state: &AppState, conn: &mut Connection, after: i64, upto: i64) -> bool {
-    let db = state.db.conn();
+    let db = state.db().conn();
     let mut cursor = after;
     while cursor < upto {
         let rows = match log::range(db, cursor, upto, REPLAY_BATCH).await {
@@ -420,7 +473,7 @@ async fn replay(state: &AppState, conn: &mut Connection, after: i64, upto: i64) 
         for row in &rows {
             let wanted = super::event::EventType::parse(&row.kind)
                 .is_none_or(|k| conn.topics.contains(k.topic()));
-            if wanted && !conn.send(log::to_frame(row)).await {
+            if wanted && !conn.send_durable(row.seq, log::to_frame(row)).await {
                 return false;
             }
         }

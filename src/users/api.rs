@@ -12,12 +12,12 @@ use super::{
     service::{self, ListQuery},
 };
 use crate::{
-    app::AppState,
     auth::guard::BearerAuth,
     conditional::{etag, if_none_match_hits, parse_if_match},
     error::ApiResult,
-    openapi::ApiTags,
     pagination::PageParams,
+    state::AppState,
+    tags::ApiTags,
 };
 
 pub struct UsersApi;
@@ -85,7 +85,7 @@ impl UsersApi {
             disabled: disabled.0,
             sort: sort.0,
         };
-        let (items, total) = service::list(state.db.conn(), &query, paging).await?;
+        let (items, total) = service::list(state.db().conn(), &query, paging).await?;
         Ok(Json(UserPage {
             items: items.into_iter().map(User::from).collect(),
             total,
@@ -105,7 +105,7 @@ impl UsersApi {
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ApiResult<GetUserResponse> {
-        let user = service::get(state.db.conn(), &id).await?;
+        let user = service::get(state.db().conn(), &id).await?;
         let tag = etag(user.version);
         if if_none_match_hits(if_none_match.as_deref(), user.version) {
             return Ok(GetUserResponse::NotModified(tag));
@@ -122,7 +122,8 @@ impl UsersApi {
         body: Json<CreateUserRequest>,
     ) -> ApiResult<CreateUserResponse> {
         auth.0.require_admin()?;
-        let user = service::create(&state, Some(&auth.0), body.0.into()).await?;
+        let user =
+            service::create(state.writer(), state.hasher(), Some(&auth.0), body.0.into()).await?;
         let location = format!("/api/users/{}", user.id);
         let tag = etag(user.version);
         Ok(CreateUserResponse::Created(
@@ -149,7 +150,15 @@ impl UsersApi {
     ) -> ApiResult<UpdateUserResponse> {
         auth.0.require_admin()?;
         let expected = parse_if_match(if_match.as_deref())?;
-        let user = service::update(&state, &auth.0, &id, body.0.into(), expected).await?;
+        let user = service::update(
+            state.writer(),
+            state.hasher(),
+            &auth.0,
+            &id,
+            body.0.into(),
+            expected,
+        )
+        .await?;
         let tag = etag(user.version);
         Ok(UpdateUserResponse::Ok(Json(user.into()), tag))
     }
@@ -163,7 +172,7 @@ impl UsersApi {
         id: Path<String>,
     ) -> ApiResult<DeleteUserResponse> {
         auth.0.require_admin()?;
-        service::delete(&state, &auth.0, &id).await?;
+        service::delete(state.writer(), &auth.0, &id).await?;
         Ok(DeleteUserResponse::Deleted)
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use poem_openapi::{Object, types::MaybeUndefined};
 
-use super::service::{NewUser, UserChanges};
+use super::model::{NewUser, UserChanges};
 use crate::strict::StrictString;
 
 /// A user as every API response shows it; never any password material.

@@ -8,39 +8,22 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
+pub use super::model::{NewUser, UserChanges};
 use super::{
     Role,
     dto::User,
     validate::{self, Problems},
 };
 use crate::{
-    app::AppState,
-    auth::sessions::{self, Principal, RevokeReason},
+    auth::{
+        password::PasswordHasher,
+        sessions::{self, Principal, RevokeReason},
+    },
     error::{Error, Result},
     pagination::{PageParams, contains_pattern, parse_sort},
-    realtime::{self, event::EventType, hub::Revoke},
+    realtime::event::{Actor, EventType, Revoke},
+    write::{Write, Writer},
 };
-
-/// A user to create (already parsed, not yet validated).
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub username: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    pub password: String,
-    pub role: String,
-}
-
-/// A partial update: `None` leaves a field as it is; `display_name: Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct UserChanges {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub display_name: Option<Option<String>>,
-    pub role: Option<String>,
-    pub disabled: Option<bool>,
-    pub password: Option<String>,
-}
 
 /// Filters and paging of `GET /api/users`.
 #[derive(Debug, Default)]
@@ -128,7 +111,8 @@ pub async fn find_by_username(
 
 /// Validates and creates a user.
 pub async fn create(
-    state: &AppState,
+    writer: &Writer,
+    hasher: &PasswordHasher,
     actor: Option<&Principal>,
     req: NewUser,
 ) -> Result<user::Model> {
@@ -144,16 +128,41 @@ pub async fn create(
     let role = role.ok_or_else(|| Error::Internal("role validated but missing".into()))?;
 
     // Hash before taking the writer lock: hashing is the slow part.
-    let password_hash = state.hasher.hash(req.password).await?;
-    let tx = state.db.begin_write().await?;
-    ensure_unique(&*tx, None, Some(&req.username), Some(&req.email)).await?;
+    let password_hash = hasher.hash(req.password).await?;
+    let mut w = writer.begin().await?;
+    ensure_unique(&*w, None, Some(&req.username), Some(&req.email)).await?;
+    let row = new_row(
+        req.username,
+        req.email,
+        req.display_name.filter(|d| !d.trim().is_empty()),
+        role,
+        password_hash,
+    );
+    let model = row.insert(&*w).await.map_err(unique_violation)?;
+    let actor = actor.map(Actor::from);
+    w.event(
+        EventType::UserCreated,
+        actor.as_ref(),
+        User::from(model.clone()).to_json(),
+    );
+    w.commit().await?;
+    Ok(model)
+}
+
+fn new_row(
+    username: String,
+    email: String,
+    display_name: Option<String>,
+    role: Role,
+    password_hash: String,
+) -> user::ActiveModel {
     let now = Utc::now();
-    let model = user::ActiveModel {
+    user::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
-        username: Set(req.username),
-        email_lower: Set(req.email.to_lowercase()),
-        email: Set(req.email),
-        display_name: Set(req.display_name.filter(|d| !d.trim().is_empty())),
+        username: Set(username),
+        email_lower: Set(email.to_lowercase()),
+        email: Set(email),
+        display_name: Set(display_name),
         role: Set(role.as_str().to_owned()),
         disabled: Set(false),
         password_hash: Set(password_hash),
@@ -162,24 +171,65 @@ pub async fn create(
         updated_at: Set(now),
         last_login_at: Set(None),
     }
-    .insert(&*tx)
-    .await
-    .map_err(unique_violation)?;
-    let seq = realtime::record(
-        &*tx,
+}
+
+/// Creates the first admin when there are no users at all; `None` if there already are some
+/// (or another instance, starting at the same moment, created it first: the unique index
+/// decides). The admin and its `user.created` commit together, so a start that dies in between
+/// leaves no admin and the next start creates it again. The password is the operator's choice
+/// and is not held to the length rule.
+pub async fn create_first_admin(
+    writer: &Writer,
+    hasher: &PasswordHasher,
+    username: &str,
+    password: String,
+) -> Result<Option<user::Model>> {
+    if user::Entity::find().count(writer.db().conn()).await? > 0 {
+        return Ok(None);
+    }
+    let hash = hasher.hash(password).await?;
+    let mut w = writer.begin().await?;
+    let email = format!("{username}@switchboard.local");
+    let row = new_row(
+        username.to_owned(),
+        email,
+        Some("Administrator".into()),
+        Role::Admin,
+        hash,
+    );
+    let model = match row.insert(&*w).await {
+        Ok(model) => model,
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    w.event(
         EventType::UserCreated,
-        actor,
-        &User::from(model.clone()).to_json(),
-    )
-    .await?;
-    tx.commit().await?;
-    state.log_advanced(seq);
-    Ok(model)
+        None,
+        User::from(model.clone()).to_json(),
+    );
+    w.commit().await?;
+    Ok(Some(model))
+}
+
+/// Records a successful login on the user row, inside the login's transaction. Bookkeeping, not
+/// an edit: the version stays.
+pub async fn record_login(w: &Write<'_>, user: user::Model) -> Result<user::Model> {
+    let mut active = user.into_active_model();
+    active.last_login_at = Set(Some(Utc::now()));
+    Ok(active.update(&**w).await?)
 }
 
 /// Applies a partial update. `if_match` is the version the client last saw.
 pub async fn update(
-    state: &AppState,
+    writer: &Writer,
+    hasher: &PasswordHasher,
     actor: &Principal,
     id: &str,
     req: UserChanges,
@@ -205,19 +255,19 @@ pub async fn update(
     problems.into_result()?;
 
     let password_hash = match req.password {
-        Some(p) => Some(state.hasher.hash(p).await?),
+        Some(p) => Some(hasher.hash(p).await?),
         None => None,
     };
 
-    let tx = state.db.begin_write().await?;
+    let mut w = writer.begin().await?;
     let admins = if req.role.is_some() || req.disabled.is_some() {
-        Some(lock_enabled_admins(&*tx).await?)
+        Some(lock_enabled_admins(&*w).await?)
     } else {
         None
     };
     let current = user::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&*tx)
+        .one(&*w)
         .await?
         .ok_or(Error::NotFound("user"))?;
     if if_match.is_some_and(|v| v != current.version) {
@@ -249,7 +299,7 @@ pub async fn update(
     let username_changed = username != current.username;
     let email_changed = email.to_lowercase() != current.email_lower;
     ensure_unique(
-        &*tx,
+        &*w,
         Some(id),
         username_changed.then_some(username.as_str()),
         email_changed.then_some(email.as_str()),
@@ -280,7 +330,7 @@ pub async fn update(
     }
     active.version = Set(version);
     active.updated_at = Set(Utc::now());
-    let updated = active.update(&*tx).await.map_err(unique_violation)?;
+    let updated = active.update(&*w).await.map_err(unique_violation)?;
 
     let reason = if disabling {
         Some(RevokeReason::Disabled)
@@ -292,42 +342,36 @@ pub async fn update(
         None
     };
     if let Some(reason) = reason {
-        sessions::revoke_all_for_user(&*tx, &updated.id, reason).await?;
+        sessions::revoke_all_for_user(&*w, &updated.id, reason).await?;
+        w.revoke(Revoke::User(updated.id.clone()));
     }
+    let by = Actor::from(actor);
     if old_role != updated.role {
         // The audit trail names role changes explicitly, before the new state.
-        realtime::record(
-            &*tx,
+        w.event(
             EventType::UserRoleChanged,
-            Some(actor),
-            &serde_json::json!({"id": updated.id, "username": updated.username,
-                                "from": old_role, "to": updated.role}),
-        )
-        .await?;
+            Some(&by),
+            serde_json::json!({"id": updated.id, "username": updated.username,
+                               "from": old_role, "to": updated.role}),
+        );
     }
-    let seq = realtime::record(
-        &*tx,
+    w.event(
         EventType::UserUpdated,
-        Some(actor),
-        &User::from(updated.clone()).to_json(),
-    )
-    .await?;
-    tx.commit().await?;
+        Some(&by),
+        User::from(updated.clone()).to_json(),
+    );
     // Role and name live in cached principals too, so any change drops them.
-    state.principals.invalidate_user(&updated.id);
-    state.log_advanced(seq);
-    if reason.is_some() {
-        state.revoke(Revoke::User(updated.id.clone())).await;
-    }
+    w.forget_user(&updated.id);
+    w.commit().await?;
     Ok(updated)
 }
 
-pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()> {
-    let tx = state.db.begin_write().await?;
-    let admins = lock_enabled_admins(&*tx).await?;
+pub async fn delete(writer: &Writer, actor: &Principal, id: &str) -> Result<()> {
+    let mut w = writer.begin().await?;
+    let admins = lock_enabled_admins(&*w).await?;
     let current = user::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&*tx)
+        .one(&*w)
         .await?
         .ok_or(Error::NotFound("user"))?;
     guard_admin_loss(
@@ -338,50 +382,73 @@ pub async fn delete(state: &AppState, actor: &Principal, id: &str) -> Result<()>
         true,
     )?;
     // Sessions go with the row (ON DELETE CASCADE), so its tokens stop working at once.
-    user::Entity::delete_by_id(id).exec(&*tx).await?;
-    let seq = realtime::record(
-        &*tx,
+    user::Entity::delete_by_id(id).exec(&*w).await?;
+    w.event(
         EventType::UserDeleted,
-        Some(actor),
-        &serde_json::json!({"id": id}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.principals.invalidate_user(id);
-    state.log_advanced(seq);
-    state.revoke(Revoke::User(id.to_owned())).await;
+        Some(&Actor::from(actor)),
+        serde_json::json!({"id": id}),
+    );
+    w.revoke(Revoke::User(id.to_owned()));
+    w.commit().await?;
     Ok(())
 }
 
-/// Sets a password by username (CLI) and ends the user's sessions.
-pub async fn set_password(state: &AppState, username: &str, password: String) -> Result<()> {
+/// Whose password [`set_password`] sets.
+pub enum PasswordOf<'a> {
+    /// By username (the CLI).
+    Username(&'a str),
+    /// The caller's own, after they proved the current one (`POST /api/auth/password`).
+    Own(&'a Principal),
+}
+
+/// Sets a password and ends every session of the user (this one included). The one path for a
+/// password change on its own; `update` changes it together with other fields.
+pub async fn set_password(
+    writer: &Writer,
+    hasher: &PasswordHasher,
+    whose: PasswordOf<'_>,
+    field: &str,
+    password: String,
+) -> Result<user::Model> {
     if let Some(problem) = validate::password(&password) {
-        return Err(Error::field("password", problem));
+        return Err(Error::field(field, problem));
     }
-    let hash = state.hasher.hash(password).await?;
-    let tx = state.db.begin_write().await?;
-    let current = find_by_username(&*tx, username)
-        .await?
-        .ok_or(Error::NotFound("user"))?;
+    let hash = hasher.hash(password).await?;
+    let mut w = writer.begin().await?;
+    // Read under lock: an admin may have changed the user meanwhile.
+    let (current, actor) = match whose {
+        PasswordOf::Username(username) => {
+            let found = user::Entity::find()
+                .filter(user::Column::Username.eq(username))
+                .lock_exclusive()
+                .one(&*w)
+                .await?;
+            (found, None)
+        }
+        PasswordOf::Own(p) => {
+            let found = user::Entity::find_by_id(&p.user_id)
+                .lock_exclusive()
+                .one(&*w)
+                .await?;
+            (found, Some(Actor::from(p)))
+        }
+    };
+    let current = current.ok_or(Error::NotFound("user"))?;
     let version = current.version + 1;
     let mut active = current.into_active_model();
     active.password_hash = Set(hash);
     active.version = Set(version);
     active.updated_at = Set(Utc::now());
-    let updated = active.update(&*tx).await?;
-    sessions::revoke_all_for_user(&*tx, &updated.id, RevokeReason::PasswordChanged).await?;
-    let seq = realtime::record(
-        &*tx,
+    let updated = active.update(&*w).await?;
+    sessions::revoke_all_for_user(&*w, &updated.id, RevokeReason::PasswordChanged).await?;
+    w.event(
         EventType::UserUpdated,
-        None,
-        &User::from(updated.clone()).to_json(),
-    )
-    .await?;
-    tx.commit().await?;
-    state.principals.invalidate_user(&updated.id);
-    state.log_advanced(seq);
-    state.revoke(Revoke::User(updated.id.clone())).await;
-    Ok(())
+        actor.as_ref(),
+        User::from(updated.clone()).to_json(),
+    );
+    w.revoke(Revoke::User(updated.id.clone()));
+    w.commit().await?;
+    Ok(updated)
 }
 
 /// Locks the enabled admins' rows, in id order, before any other row (PostgreSQL; SQLite

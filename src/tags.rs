@@ -1,0 +1,18 @@
+//! The OpenAPI tags every REST module files its operations under (a leaf, so the APIs and the
+//! combined document in `openapi` never import each other in a circle).
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Log in, refresh, log out, change password.
+    Auth,
+    /// Manage users (writes need the admin role).
+    Users,
+    /// Upload, download and share files (writes need the admin role).
+    Files,
+    /// The durable event log (audit trail).
+    Events,
+    /// Background tasks such as URL imports (cancelling needs the admin role).
+    Tasks,
+}
