@@ -1,4 +1,4 @@
-//! One domain error type, and its single mapping onto the JSON error envelope of SPEC §2.
+//! One domain error type, and its single mapping onto the JSON error envelope of docs/API.md §2.
 
 use std::collections::BTreeMap;
 

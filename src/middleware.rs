@@ -27,7 +27,7 @@ use crate::{
     metrics,
 };
 
-/// Turns every non-JSON error response into the SPEC §2 envelope, so clients see one shape
+/// Turns every non-JSON error response into the docs/API.md §2 envelope, so clients see one shape
 /// whatever produced the error.
 pub struct ErrorEnvelope;
 

@@ -1,4 +1,4 @@
-//! List conventions of SPEC §2: `page`, `per_page` (max 200), `sort=field|-field`, `q`.
+//! List conventions of docs/API.md §2: `page`, `per_page` (max 200), `sort=field|-field`, `q`.
 
 use crate::error::{Error, Result};
 

@@ -1,4 +1,4 @@
-//! Authentication and session lifecycle (SPEC §3, contract "Auth").
+//! Authentication and session lifecycle (docs/API.md §3).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The error envelope for every kind of client mistake (SPEC §2, contract "Error envelope").
+//! The error envelope for every kind of client mistake (docs/API.md §2).
 
 mod common;
 

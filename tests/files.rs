@@ -1,6 +1,6 @@
-//! Files (SPEC §5, files contract): uploads, the store on disk, downloads with ranges and
+//! Files (docs/API.md §5): uploads, the store on disk, downloads with ranges and
 //! conditional requests, share links, download counting under concurrency, and the upload /
-//! download events on the WebSocket (SPEC §6).
+//! download events on the WebSocket (docs/API.md §6).
 //!
 //! Nothing sleeps to synchronise: every wait is for a frame (with a timeout), for a response, or
 //! a poll with a deadline. (The only timed pauses shape an upload so it lasts long enough to

@@ -1,4 +1,4 @@
-//! Import from a URL (SPEC §5, files contract "Import"): a server-side download task fetching
+//! Import from a URL (docs/API.md §5, "URL imports"): a server-side download task fetching
 //! from a local upstream HTTP server written here (poem), with redirects, a slow route for
 //! cancelling, over-size bodies and refused addresses.
 //!

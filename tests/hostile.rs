@@ -1,4 +1,4 @@
-//! Hostile input: whatever a client sends, the answer is a JSON 4xx (SPEC §2 envelope) or a
+//! Hostile input: whatever a client sends, the answer is a JSON 4xx (docs/API.md §2 envelope) or a
 //! clean close, never a 5xx or a crash, and afterwards `/healthz` is 200 and no data is lost.
 //!
 //! Covers oversize and deeply nested JSON, wrong content types, invalid UTF-8 and NUL bytes in

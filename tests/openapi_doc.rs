@@ -1,4 +1,4 @@
-//! The OpenAPI document must describe every REST endpoint of SPEC §3-4, its auth scheme,
+//! The OpenAPI document must describe every REST endpoint of docs/API.md §3–§4, its auth scheme,
 //! bodies and error statuses; `/api/docs` shows it.
 
 mod common;

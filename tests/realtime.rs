@@ -1,5 +1,5 @@
 //! Realtime: the WebSocket at `/api/ws`, the event log at `/api/events`, `/metrics` and the
-//! AsyncAPI document (SPEC §6, realtime contract).
+//! AsyncAPI document (docs/API.md §6).
 //!
 //! Nothing sleeps to synchronise: every wait is for a frame (with a timeout) or a poll with a
 //! deadline.
@@ -382,7 +382,7 @@ async fn password_change_is_user_updated_and_login_is_audited() {
 }
 
 /// Writes 20 changes one after another and measures, for each, the time from the REST response
-/// to the event frame. SPEC §6: every event within 100 ms of its write. Tolerant of scheduling
+/// to the event frame. docs/API.md §6: every event within 100 ms of its write. Tolerant of scheduling
 /// noise on a loaded machine: the median must be within 100 ms, the worst within 500 ms.
 #[tokio::test]
 async fn events_arrive_within_100ms_of_the_write() {

@@ -1,5 +1,5 @@
-//! Two `serve` processes on one PostgreSQL database form one deployment (realtime contract,
-//! "Multi-instance"). Runs only with `SWITCHBOARD_TEST_DB=postgres`; otherwise each test prints
+//! Two `serve` processes on one PostgreSQL database form one deployment (docs/API.md §7).
+//! Runs only with `SWITCHBOARD_TEST_DB=postgres`; otherwise each test prints
 //! a note and passes without doing anything.
 
 mod common;
@@ -65,7 +65,7 @@ async fn cluster_events_tokens_and_revocation_cross_instances() {
         assert_durable_event(&e, "user.created", s + 2, &admin, &created_b);
     }
 
-    // Cross-instance delivery is prompt (SPEC §6: within 100 ms of the write), measured from
+    // Cross-instance delivery is prompt (docs/API.md §6: within 100 ms of the write), measured from
     // A's REST response to the frame on B; median within 100 ms, worst within 500 ms.
     let mut latencies = Vec::new();
     let mut seq = s + 2;

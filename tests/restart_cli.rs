@@ -1,4 +1,4 @@
-//! Persistence across restarts, graceful shutdown and the CLI subcommands (SPEC §1).
+//! Persistence across restarts, graceful shutdown and the CLI subcommands (docs/API.md §1).
 
 mod common;
 
@@ -306,7 +306,7 @@ async fn cli_set_password_ends_sessions() {
         )
         .await;
     assert_cli_ok(&out, "user set-password");
-    // SPEC §3: when a password changes, that user's sessions end at once.
+    // docs/API.md §3: when a password changes, that user's sessions end at once.
     assert_error(&app.get("/api/auth/me", &access).await, 401, "unauthorized");
     assert_error(
         &app.post_anon("/api/auth/refresh", &json!({"refresh_token": refresh}))

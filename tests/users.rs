@@ -1,4 +1,4 @@
-//! User management (SPEC §2 lists, §4 users; contract "Users").
+//! User management (docs/API.md §2 lists, §4 users).
 
 mod common;
 

@@ -32,7 +32,7 @@ import {
   watchFor,
 } from './harness';
 
-/** SPEC §7: every change appears in every open panel; the brief's budget is 2 s. */
+/** docs/API.md §7: every change appears in every open panel; the panel test allows 2 s. */
 const LIVE_BUDGET_MS = 2000;
 /** How long we keep watching past the budget, so a slow update is measured rather than cut off. */
 const OBSERVE_MS = 10_000;

@@ -1,4 +1,4 @@
-//! Serving a stored file (SPEC §5): conditional GET, single ranges, `If-Range`, HEAD, and the
+//! Serving a stored file (docs/API.md §5): conditional GET, single ranges, `If-Range`, HEAD, and the
 //! streaming body that counts the download when its last byte goes out.
 
 use std::{ops::Range, time::SystemTime};

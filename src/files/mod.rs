@@ -1,4 +1,4 @@
-//! Files (SPEC §5): uploads streamed to the store (`upload`), downloads with ranges and exact
+//! Files (docs/API.md §5): uploads streamed to the store (`upload`), downloads with ranges and exact
 //! counting (`download`, `slots`), share links and metadata (`service`), live transfer progress
 //! (`transfer`), names and content types (`naming`), URL imports as background tasks (`import`,
 //! their registry in `tasks`, the address policy in `ssrf`), and the HTTP surface (`api`, `tasks_api`).

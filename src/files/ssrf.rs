@@ -1,4 +1,4 @@
-//! Where a URL import may connect (SPEC §5): only to public unicast addresses, unless
+//! Where a URL import may connect (docs/API.md §5): only to public unicast addresses, unless
 //! `--import-allow-private` is set.
 //!
 //! The server fetches URLs that clients choose, from inside the network it runs in; without this

@@ -1,5 +1,5 @@
 //! Live progress of one transfer (a download, an upload or a URL import): the ephemeral
-//! `*.started` / `*.progress` / `*.aborted` events of SPEC §6.
+//! `*.started` / `*.progress` / `*.aborted` events of docs/API.md §6.
 //!
 //! Progress is reported inline from the transfer's own loop, at most once per
 //! [`PROGRESS_INTERVAL`], and publishing never waits, so reporting cannot slow a transfer.

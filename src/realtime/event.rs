@@ -1,4 +1,4 @@
-//! The WebSocket protocol's message types (SPEC §6): event frames, control messages from the
+//! The WebSocket protocol's message types (docs/API.md §6): event frames, control messages from the
 //! server, client messages, close codes. `asyncapi.rs` documents exactly these.
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1,4 +1,4 @@
-// Typed endpoints of the Switchboard REST API (SPEC §3–§6).
+// Typed endpoints of the Switchboard REST API (docs/API.md §3–§6).
 import { ApiError, authHeader, buildUrl, request, send, toApiError, tokenSource } from './http';
 import type {
   CreateLinkRequest,

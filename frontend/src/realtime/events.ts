@@ -1,4 +1,4 @@
-// The WebSocket protocol's frames (SPEC §6, src/realtime/event.rs on the server).
+// The WebSocket protocol's frames (docs/API.md §6, src/realtime/event.rs on the server).
 import type { FileItem, User } from '../api/types';
 
 export interface Actor {

@@ -1,4 +1,4 @@
-// Framework-free client of `GET /api/ws` (SPEC §6).
+// Framework-free client of `GET /api/ws` (docs/API.md §6).
 //
 // - authenticates with the first message, goes `live` on `welcome`;
 // - tracks the last durable seq it has seen (a contiguous watermark plus the seqs seen above it,
