@@ -1,5 +1,6 @@
 //! sea-orm entities: the database rows, nothing else.
 
+pub mod download_slot;
 pub mod event;
 pub mod file;
 pub mod session;

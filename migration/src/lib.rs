@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users_sessions;
 mod m20261122_000002_events;
 mod m20261122_000003_files;
+mod m20261122_000004_download_slots;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_users_sessions::Migration),
             Box::new(m20261122_000002_events::Migration),
             Box::new(m20261122_000003_files::Migration),
+            Box::new(m20261122_000004_download_slots::Migration),
         ]
     }
 }

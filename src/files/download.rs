@@ -12,7 +12,7 @@ use poem::Body;
 use super::{
     naming,
     service::{self, CompletedDownload},
-    slots::SlotGuard,
+    slots::{SlotGuard, Taken},
     transfer::{Transfer, Via},
 };
 use crate::{
@@ -125,7 +125,7 @@ pub async fn serve(
         return Ok(shape(meta, partial, range, size, Body::empty()));
     }
     let slot = if counts {
-        take_slot(state, &file, link.as_ref())?
+        take_slot(state, &file, link.as_ref()).await?
     } else {
         None
     };
@@ -147,7 +147,7 @@ pub async fn serve(
         via,
         counts,
         length,
-        _slot: slot,
+        slot,
         _gauge: InFlight::enter(),
     };
     if length == 0 {
@@ -263,32 +263,27 @@ fn requested_range(
     }
 }
 
-fn take_slot(
+async fn take_slot(
     state: &AppState,
     file: &file::Model,
     link: Option<&share_link::Model>,
 ) -> Result<Option<SlotGuard>> {
-    let mut wanted = Vec::new();
-    if let Some(max) = file.max_downloads {
-        let left = u64::try_from(max - file.download_count).unwrap_or(0);
-        wanted.push((format!("file:{}", file.id), left));
-    }
-    if let Some(l) = link
-        && let Some(max) = l.max_downloads
-    {
-        let left = u64::try_from(max - l.download_count).unwrap_or(0);
-        wanted.push((format!("link:{}", l.token), left));
-    }
-    if wanted.is_empty() {
-        return Ok(None);
-    }
-    state
+    match state
         .download_slots()
-        .take(&wanted)
-        .map(Some)
-        .ok_or(Error::DownloadsInFlight {
+        .take(state.writer(), file, link)
+        .await?
+    {
+        Taken::Unlimited => Ok(None),
+        Taken::Slot(slot) => Ok(Some(slot)),
+        Taken::Busy => Err(Error::DownloadsInFlight {
             retry_after_secs: 1,
-        })
+        }),
+        Taken::Spent => Err(Error::Gone(if link.is_some() {
+            GONE_LINK
+        } else {
+            GONE_FILE
+        })),
+    }
 }
 
 /// Counts downloads streaming right now for `/metrics`.
@@ -317,7 +312,7 @@ struct Streamer {
     via: Via,
     counts: bool,
     length: u64,
-    _slot: Option<SlotGuard>,
+    slot: Option<SlotGuard>,
     _gauge: InFlight,
 }
 
@@ -379,6 +374,7 @@ impl Streamer {
             bytes: self.length,
             duration_ms: u64::try_from(transfer.elapsed().as_millis()).unwrap_or(u64::MAX),
             actor: self.user.as_ref(),
+            slot: self.slot.as_ref(),
         };
         match service::count_download(self.state.writer(), done).await {
             Ok(Some(_)) => true,

@@ -10,7 +10,11 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::{dto::File, naming};
+use super::{
+    dto::File,
+    naming,
+    slots::{self, SlotGuard},
+};
 use crate::{
     auth::sessions::Principal,
     error::{Error, Result},
@@ -356,6 +360,8 @@ pub struct CompletedDownload<'a> {
     pub bytes: u64,
     pub duration_ms: u64,
     pub actor: Option<&'a Principal>,
+    /// The download's slot, released with the count.
+    pub slot: Option<&'a SlotGuard>,
 }
 
 /// Counts a download: the file's and the link's counters go up in one transaction, each only if
@@ -418,7 +424,10 @@ pub async fn count_download(
         actor.as_ref(),
         File::from(model.clone()).to_json(),
     );
+    // In this transaction, so no taker sees the slot free before the count is raised.
+    slots::release_in(&*w, done.slot).await?;
     w.commit().await?;
+    slots::released(done.slot);
     Ok(Some(model))
 }
 
