@@ -30,7 +30,6 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -858,37 +857,6 @@ async fn kill_during_websocket_fan_out() {
 // (4) the first start: the initial admin and its event
 // ---------------------------------------------------------------------------------------------
 
-/// Starts `switchboard serve` on `env` outside the harness (which waits for "listening").
-fn spawn_server(env: &TestEnv) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        "--data-dir",
-    ])
-    .arg(env.data_dir_str());
-    if let Some(url) = &env.database_url {
-        cmd.args(["--database-url", url]);
-    }
-    for key in [
-        "DATABASE_URL",
-        "SWITCHBOARD_LISTEN",
-        "SWITCHBOARD_DATA_DIR",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(key);
-    }
-    cmd.env("SWITCHBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn switchboard serve")
-}
-
 /// The server's output lines, read on a thread.
 fn output_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -951,7 +919,7 @@ async fn kill_while_creating_the_first_admin() {
             .execute_unprepared("SELECT last FROM event_seq WHERE id = 1 FOR UPDATE")
             .await
             .expect("lock event_seq");
-        let mut child = spawn_server(&env);
+        let mut child = env.spawn_server();
         let waiting = poll_until(LOAD_DEADLINE, || async {
             let row = db
                 .query_one_raw(sea_orm::Statement::from_string(
@@ -975,7 +943,7 @@ async fn kill_while_creating_the_first_admin() {
         db.execute_unprepared(trigger)
             .await
             .expect("create trigger");
-        let mut child = spawn_server(&env);
+        let mut child = env.spawn_server();
         let lines = output_lines(&mut child);
         let listening = listens(&lines, LOAD_DEADLINE);
         kill9(&mut child);

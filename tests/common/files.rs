@@ -1,6 +1,6 @@
 //! Helpers for the file store tests (SPEC §5, files contract): deterministic generated content,
 //! hand-built (streamed) multipart bodies, binary downloads, the data dir's `objects/` and
-//! `tmp/` folders, a kill -9 + restart of the server, and WebSocket reading helpers.
+//! `tmp/` folders, and WebSocket reading helpers.
 //!
 //! Nothing here sleeps to synchronise: waits are for frames (with timeouts) or polls with a
 //! deadline.
@@ -510,18 +510,6 @@ impl TestApp {
             "object {path:?} should be at objects/<2 chars>/<id>"
         );
         path
-    }
-
-    /// SIGKILL (no graceful shutdown), then start again on the same data dir / database with
-    /// the same flags, and log in as admin again.
-    pub async fn kill9_and_restart(&mut self) {
-        let status = self.stop_with_signal("KILL").await;
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(9),
-            "switchboard should have died of SIGKILL, got {status}"
-        );
-        self.start().await;
     }
 
     /// Polls `GET /api/files/{id}` until `download_count` reaches `count` (panics after
