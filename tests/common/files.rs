@@ -1,4 +1,4 @@
-//! Helpers for the file store tests (SPEC §5, files contract): deterministic generated content,
+//! Helpers for the file store tests (docs/API.md §5): deterministic generated content,
 //! hand-built (streamed) multipart bodies, binary downloads, the data dir's `objects/` and
 //! `tmp/` folders, and WebSocket reading helpers.
 //!
