@@ -10,7 +10,7 @@ use http_range_header::StartPosition;
 use poem::Body;
 
 use super::{
-    naming,
+    limits, naming,
     service::{self, CompletedDownload},
     slots::{SlotGuard, Taken},
     transfer::{Transfer, Via},
@@ -92,11 +92,11 @@ pub async fn serve(
         }
     };
     if let Some(l) = &link
-        && !service::link_serving(l, now)
+        && !limits::link_serving(l, now)
     {
         return Err(Error::Gone(GONE_LINK));
     }
-    if !service::file_serving(&file, now) {
+    if !limits::file_serving(&file, now) {
         return Err(Error::Gone(if link.is_some() {
             GONE_LINK
         } else {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod download;
 pub mod dto;
 pub mod import;
+pub mod limits;
 pub mod naming;
 pub mod service;
 pub mod slots;

@@ -265,16 +265,6 @@ pub async fn delete(
     Ok(())
 }
 
-/// Whether a file may be served now.
-pub fn file_serving(f: &file::Model, now: DateTime<Utc>) -> bool {
-    f.expires_at.is_none_or(|e| e > now) && f.max_downloads.is_none_or(|m| f.download_count < m)
-}
-
-/// Whether a link may be served now.
-pub fn link_serving(l: &share_link::Model, now: DateTime<Utc>) -> bool {
-    l.expires_at.is_none_or(|e| e > now) && l.max_downloads.is_none_or(|m| l.download_count < m)
-}
-
 // ---- share links ----
 
 pub fn new_token() -> String {

@@ -33,7 +33,7 @@ use sea_orm::{
 };
 use tokio::task::AbortHandle;
 
-use super::service;
+use super::limits;
 use crate::{error::Result, write::Writer};
 
 /// How long a slot counts without renewal: the longest a dead instance's downloads keep others
@@ -106,10 +106,8 @@ impl Slots {
             },
             None => None,
         };
-        if !service::file_serving(&file, now)
-            || link
-                .as_ref()
-                .is_some_and(|l| !service::link_serving(l, now))
+        if !limits::file_serving(&file, now)
+            || link.as_ref().is_some_and(|l| !limits::link_serving(l, now))
         {
             return Ok(Taken::Spent);
         }
