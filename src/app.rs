@@ -23,7 +23,7 @@ use crate::{
     openapi, origin, panel,
     realtime::{self, Realtime, asyncapi, event::CloseCode, ws},
     secret,
-    state::{AppState, Parts, Settings, Throttles},
+    state::{AppState, ListTotals, Parts, Settings, Throttles},
     storage::Storage,
     write::Writer,
 };
@@ -86,6 +86,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         storage,
         download_slots: Slots::default(),
         imports,
+        totals: ListTotals::default(),
     }))
 }
 

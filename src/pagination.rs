@@ -1,4 +1,16 @@
-//! List conventions of docs/API.md §2: `page`, `per_page` (max 200), `sort=field|-field`, `q`.
+//! List conventions of docs/API.md §2.2: `page`, `per_page` (max 200), `sort=field|-field`,
+//! `q`, and the keyset cursor `after` (a page that starts after the last item of the previous
+//! one, whatever its depth costs the same), plus the cache of list totals.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{ColumnTrait, Condition, DbBackend, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -81,6 +93,166 @@ pub fn contains_pattern(q: &str) -> String {
     out
 }
 
+/// Where the next page starts: the sort it belongs to, the last item's sort value and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The `sort` parameter the cursor was made for (a cursor is only valid with it).
+    #[serde(rename = "s")]
+    pub sort: String,
+    #[serde(rename = "v")]
+    pub value: serde_json::Value,
+    #[serde(rename = "i")]
+    pub id: String,
+}
+
+impl Cursor {
+    /// Opaque to clients: URL-safe base64 of a small JSON object.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Decodes `raw`, which must have been made for `sort` (400 otherwise).
+    pub fn decode(raw: &str, sort: &str) -> Result<Self> {
+        let bad = || Error::BadRequest("after is not a cursor this list handed out".into());
+        let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| bad())?;
+        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.sort != sort {
+            return Err(Error::BadRequest(format!(
+                "this cursor was made for sort '{}'; send the same sort with it",
+                cursor.sort
+            )));
+        }
+        Ok(cursor)
+    }
+}
+
+/// Rows after `(value, id)` in the order `ORDER BY col <dir>, id <dir>`. NULLs sort first in
+/// ascending order on SQLite and last on PostgreSQL (and the other way round descending); the
+/// condition follows the backend's order, so offset pages and cursor pages agree.
+pub fn after<C: ColumnTrait>(
+    backend: DbBackend,
+    col: C,
+    id_col: C,
+    desc: bool,
+    value: Value,
+    id: &str,
+) -> Condition {
+    let nulls_first = (backend == DbBackend::Sqlite) != desc;
+    let beyond = |c: C, v: Value| if desc { c.lt(v) } else { c.gt(v) };
+    let id_beyond = beyond(id_col, id.into());
+    if value_is_null(&value) {
+        let same = Condition::all().add(col.is_null()).add(id_beyond);
+        if nulls_first {
+            Condition::any().add(same).add(col.is_not_null())
+        } else {
+            same
+        }
+    } else {
+        let mut cond = Condition::any()
+            .add(beyond(col, value.clone()))
+            .add(Condition::all().add(col.eq(value)).add(id_beyond));
+        if !nulls_first {
+            cond = cond.add(col.is_null());
+        }
+        cond
+    }
+}
+
+/// One page of a list.
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    /// Cursor of the page after this one, if there is one.
+    pub next: Option<String>,
+}
+
+/// The SQL type of a sort column, for turning a cursor's JSON value back into a query value.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Text,
+    Int,
+    Time,
+}
+
+/// A cursor's JSON value as a database value of `kind` (400 for anything else).
+pub fn cursor_value(kind: Kind, v: &serde_json::Value) -> Result<Value> {
+    let bad = || Error::BadRequest("after is not a cursor this list handed out".into());
+    Ok(match (kind, v) {
+        (Kind::Text, serde_json::Value::Null) => Option::<String>::None.into(),
+        (Kind::Text, serde_json::Value::String(s)) => s.clone().into(),
+        (Kind::Int, serde_json::Value::Null) => Option::<i64>::None.into(),
+        (Kind::Int, serde_json::Value::Number(n)) => n.as_i64().ok_or_else(bad)?.into(),
+        (Kind::Time, serde_json::Value::Null) => Option::<DateTime<Utc>>::None.into(),
+        (Kind::Time, serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| bad())?
+            .with_timezone(&Utc)
+            .into(),
+        _ => return Err(bad()),
+    })
+}
+
+/// A timestamp as a cursor carries it (full precision, so no row is skipped or repeated).
+pub fn time_json(t: &DateTime<Utc>) -> serde_json::Value {
+    serde_json::Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// Fetches `per_page + 1` rows to know whether there is a next page, and makes its cursor from
+/// the last row kept.
+pub fn finish_page<T>(
+    mut items: Vec<T>,
+    per_page: u64,
+    total: u64,
+    sort: &str,
+    position: impl Fn(&T) -> (serde_json::Value, String),
+) -> Listed<T> {
+    let more = items.len() as u64 > per_page;
+    items.truncate(usize::try_from(per_page).unwrap_or(usize::MAX));
+    let next = more.then(|| items.last()).flatten().map(|last| {
+        let (value, id) = position(last);
+        Cursor {
+            sort: sort.to_owned(),
+            value,
+            id,
+        }
+        .encode()
+    });
+    Listed { items, total, next }
+}
+
+fn value_is_null(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_none(),
+        Value::BigInt(n) => n.is_none(),
+        Value::Bool(b) => b.is_none(),
+        Value::ChronoDateTimeUtc(t) => t.is_none(),
+        _ => false,
+    }
+}
+
+/// Totals of list queries, each valid while the log's last seq of the list's topic is the one it
+/// was counted at (every change to the listed rows is an event of that topic, on any
+/// instance), so a total is exact and costs a count only after a change.
+#[derive(Default)]
+pub struct Totals(Mutex<HashMap<String, (i64, u64)>>);
+
+/// Entries kept at most; past it the cache starts over.
+const MAX_TOTALS: usize = 1024;
+
+impl Totals {
+    pub fn get(&self, key: &str, version: i64) -> Option<u64> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).filter(|(v, _)| *v == version).map(|(_, n)| *n)
+    }
+
+    pub fn put(&self, key: String, version: i64, total: u64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_TOTALS && !map.contains_key(&key) {
+            map.clear();
+        }
+        map.insert(key, (version, total));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +277,28 @@ mod tests {
         assert_eq!(parse_sort(None, &allowed, 1).ok(), Some((1, false)));
         assert!(parse_sort(Some("c"), &allowed, 1).is_err());
         assert_eq!(contains_pattern("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_sort() {
+        let c = Cursor {
+            sort: "-created_at".into(),
+            value: serde_json::json!("2026-12-01T10:00:00.123456Z"),
+            id: "01a2".into(),
+        };
+        let raw = c.encode();
+        assert_eq!(Cursor::decode(&raw, "-created_at").ok(), Some(c));
+        assert!(Cursor::decode(&raw, "created_at").is_err());
+        assert!(Cursor::decode("not base64!", "x").is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode(b"[1]"), "x").is_err());
+    }
+
+    #[test]
+    fn totals_are_valid_for_one_version() {
+        let t = Totals::default();
+        t.put("q=a".into(), 7, 42);
+        assert_eq!(t.get("q=a", 7), Some(42));
+        assert_eq!(t.get("q=a", 8), None);
+        assert_eq!(t.get("q=b", 7), None);
     }
 }

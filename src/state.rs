@@ -8,6 +8,7 @@ use crate::{
     auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
     db::Db,
     files::{slots::Slots, tasks::Imports},
+    pagination::Totals,
     realtime::Realtime,
     storage::Storage,
     write::Writer,
@@ -45,6 +46,14 @@ pub struct Parts {
     pub download_slots: Slots,
     /// URL import tasks of this instance.
     pub imports: Imports,
+    /// Cached totals of the users and files lists.
+    pub totals: ListTotals,
+}
+
+#[derive(Default)]
+pub struct ListTotals {
+    pub users: Totals,
+    pub files: Totals,
 }
 
 /// Shared state; cheap to clone.
@@ -99,5 +108,9 @@ impl AppState {
 
     pub fn imports(&self) -> &Imports {
         &self.0.imports
+    }
+
+    pub fn totals(&self) -> &ListTotals {
+        &self.0.totals
     }
 }

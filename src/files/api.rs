@@ -219,9 +219,10 @@ fn public_base(state: &AppState, req: &Request) -> String {
 impl FilesApi {
     /// List files
     ///
-    /// Paged; `q` searches names (case-insensitive); `sort` is one of name, size, content_type,
-    /// created_at, updated_at, download_count, expires_at, with `-` for descending (default
-    /// `-created_at`).
+    /// Paged; `q` searches names (case-insensitive substring); `sort` is one of name, size,
+    /// content_type, created_at, updated_at, download_count, expires_at, with `-` for descending
+    /// (default `-created_at`). `next` is a cursor for the following page: pass it as `after`.
+    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/files", method = "get", operation_id = "list_files")]
     async fn list(
         &self,
@@ -231,18 +232,27 @@ impl FilesApi {
         per_page: Query<Option<u64>>,
         q: Query<Option<String>>,
         sort: Query<Option<String>>,
+        /// Cursor from the previous page's `next`; replaces `page`.
+        after: Query<Option<String>>,
     ) -> ApiResult<Json<FilePage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
         let query = ListQuery {
             q: q.0,
             sort: sort.0,
+            after: after.0,
         };
-        let (items, total) = service::list(state.db().conn(), &query, paging).await?;
+        let listed =
+            service::list(state.db().conn(), &state.totals().files, &query, paging).await?;
         Ok(Json(FilePage {
-            items: items.into_iter().map(File::from).collect(),
-            total,
-            page: paging.page,
+            items: listed.items.into_iter().map(File::from).collect(),
+            total: listed.total,
+            page: if query.after.is_some() {
+                1
+            } else {
+                paging.page
+            },
             per_page: paging.per_page,
+            next: listed.next,
         }))
     }
 

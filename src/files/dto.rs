@@ -65,6 +65,9 @@ pub struct FilePage {
     pub total: u64,
     pub page: u64,
     pub per_page: u64,
+    /// Cursor of the next page (pass as `after`); absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
 }
 
 /// Partial update: only the fields present change; `null` clears `expires_at`/`max_downloads`.

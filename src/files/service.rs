@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use entity::{file, share_link};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 use serde_json::json;
@@ -18,8 +18,14 @@ use super::{
 use crate::{
     auth::sessions::Principal,
     error::{Error, Result},
-    pagination::{PageParams, contains_pattern, parse_sort},
-    realtime::event::{Actor, EventType},
+    pagination::{
+        self, Cursor, Kind, Listed, PageParams, Totals, contains_pattern, cursor_value,
+        finish_page, parse_sort, time_json,
+    },
+    realtime::{
+        event::{Actor, EventType},
+        log,
+    },
     storage::Storage,
     write::{Write, Writer},
 };
@@ -70,6 +76,8 @@ pub fn clean_name(raw: &str, field: &str) -> Result<String> {
 pub struct ListQuery {
     pub q: Option<String>,
     pub sort: Option<String>,
+    /// A cursor from a previous page's `next`.
+    pub after: Option<String>,
 }
 
 const SORTABLE: &[(&str, file::Column)] = &[
@@ -82,21 +90,67 @@ const SORTABLE: &[(&str, file::Column)] = &[
     ("expires_at", file::Column::ExpiresAt),
 ];
 
+/// The events after which the files' totals may differ (a rename changes what `q` matches).
+const CHANGES: &[EventType] = &[
+    EventType::FileCreated,
+    EventType::FileUpdated,
+    EventType::FileDeleted,
+];
+
+/// A page of files; like the users list (an indexed substring search of names from three
+/// characters, totals counted once per change, keyset cursors).
 pub async fn list(
     db: &impl ConnectionTrait,
+    totals: &Totals,
     query: &ListQuery,
     page: PageParams,
-) -> Result<(Vec<file::Model>, u64)> {
-    let sort = query.sort.as_deref().or(Some("-created_at"));
-    let (column, desc) = parse_sort(sort, SORTABLE, file::Column::CreatedAt)?;
+) -> Result<Listed<file::Model>> {
+    let sort = query
+        .sort
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("-created_at");
+    let (column, desc) = parse_sort(Some(sort), SORTABLE, file::Column::CreatedAt)?;
+    let backend = db.get_database_backend();
     let mut select = file::Entity::find();
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        select = select.filter(
-            Expr::col(file::Column::NameLower)
-                .like(LikeExpr::new(contains_pattern(q)).escape('\\')),
-        );
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if let Some(q) = q {
+        select = select.filter(if backend == DbBackend::Sqlite && q.chars().count() >= 3 {
+            let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+            Expr::cust_with_values(
+                "\"files\".\"rowid\" IN (SELECT rowid FROM files_search WHERE files_search MATCH ?)",
+                [phrase],
+            )
+        } else {
+            // On PostgreSQL served by the `pg_trgm` index on `name_lower`.
+            Expr::col(file::Column::NameLower).like(LikeExpr::new(contains_pattern(q)).escape('\\'))
+        });
     }
-    let total = select.clone().count(db).await?;
+    let key = format!("q={q:?}");
+    let version = log::last_of(db, CHANGES).await?;
+    let total = match totals.get(&key, version) {
+        Some(total) => total,
+        None => {
+            let total = select.clone().count(db).await?;
+            totals.put(key, version, total);
+            total
+        }
+    };
+    let mut offset = page.offset();
+    if let Some(raw) = query.after.as_deref() {
+        let cursor = Cursor::decode(raw, sort)?;
+        let value = cursor_value(kind_of(column), &cursor.value)?;
+        select = select.filter(pagination::after(
+            backend,
+            column,
+            file::Column::Id,
+            desc,
+            value,
+            &cursor.id,
+        ));
+        offset = 0;
+    }
     let order = if desc {
         sea_orm::Order::Desc
     } else {
@@ -105,11 +159,35 @@ pub async fn list(
     let items = select
         .order_by(column, order.clone())
         .order_by(file::Column::Id, order)
-        .offset(page.offset())
-        .limit(page.per_page)
+        .offset(offset)
+        .limit(page.per_page + 1)
         .all(db)
         .await?;
-    Ok((items, total))
+    Ok(finish_page(items, page.per_page, total, sort, |f| {
+        (sort_value(f, column), f.id.clone())
+    }))
+}
+
+fn sort_value(f: &file::Model, column: file::Column) -> serde_json::Value {
+    use serde_json::Value as J;
+    match column {
+        file::Column::NameLower => J::String(f.name_lower.clone()),
+        file::Column::Size => J::from(f.size),
+        file::Column::ContentType => J::String(f.content_type.clone()),
+        file::Column::CreatedAt => time_json(&f.created_at),
+        file::Column::UpdatedAt => time_json(&f.updated_at),
+        file::Column::DownloadCount => J::from(f.download_count),
+        file::Column::ExpiresAt => f.expires_at.as_ref().map_or(J::Null, time_json),
+        _ => J::Null,
+    }
+}
+
+fn kind_of(column: file::Column) -> Kind {
+    match column {
+        file::Column::Size | file::Column::DownloadCount => Kind::Int,
+        file::Column::CreatedAt | file::Column::UpdatedAt | file::Column::ExpiresAt => Kind::Time,
+        _ => Kind::Text,
+    }
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<file::Model> {

@@ -68,6 +68,25 @@ pub async fn head(db: &impl ConnectionTrait) -> Result<i64> {
     Ok(row.try_get_by_index(0)?)
 }
 
+/// The last seq of any of `kinds` still in the log (0 if none): what list totals are cached
+/// against (`pagination::Totals`). One index lookup per kind.
+pub async fn last_of(db: &impl ConnectionTrait, kinds: &[EventType]) -> Result<i64> {
+    let mut last = 0;
+    for kind in kinds {
+        let seq: Option<i64> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Seq)
+            .filter(event::Column::Kind.eq(kind.as_str()))
+            .order_by_desc(event::Column::Seq)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await?;
+        last = last.max(seq.unwrap_or(0));
+    }
+    Ok(last)
+}
+
 /// The oldest seq still in the log, if any.
 pub async fn oldest(db: &impl ConnectionTrait) -> Result<Option<i64>> {
     Ok(event::Entity::find()

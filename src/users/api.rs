@@ -61,9 +61,10 @@ pub enum DeleteUserResponse {
 impl UsersApi {
     /// List users
     ///
-    /// Paged; `q` searches username, email and display name (case-insensitive); `sort` is one of
-    /// username, email, display_name, role, created_at, updated_at, last_login_at, with `-` for
-    /// descending.
+    /// Paged; `q` searches username, email and display name (case-insensitive substring); `sort`
+    /// is one of username, email, display_name, role, created_at, updated_at, last_login_at, with
+    /// `-` for descending. `next` is a cursor: pass it as `after` (with the same `sort` and
+    /// filters) for the following page, at the cost of the first one however deep it is.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/users", method = "get", operation_id = "list_users")]
     async fn list(
@@ -77,6 +78,8 @@ impl UsersApi {
         /// `admin` or `viewer`
         role: Query<Option<String>>,
         disabled: Query<Option<bool>>,
+        /// Cursor from the previous page's `next`; replaces `page`.
+        after: Query<Option<String>>,
     ) -> ApiResult<Json<UserPage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
         let query = ListQuery {
@@ -84,13 +87,20 @@ impl UsersApi {
             role: role.0,
             disabled: disabled.0,
             sort: sort.0,
+            after: after.0,
         };
-        let (items, total) = service::list(state.db().conn(), &query, paging).await?;
+        let listed =
+            service::list(state.db().conn(), &state.totals().users, &query, paging).await?;
         Ok(Json(UserPage {
-            items: items.into_iter().map(User::from).collect(),
-            total,
-            page: paging.page,
+            items: listed.items.into_iter().map(User::from).collect(),
+            total: listed.total,
+            page: if query.after.is_some() {
+                1
+            } else {
+                paging.page
+            },
             per_page: paging.per_page,
+            next: listed.next,
         }))
     }
 

@@ -3,8 +3,8 @@
 use chrono::Utc;
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
@@ -20,8 +20,14 @@ use crate::{
         sessions::{self, Principal, RevokeReason},
     },
     error::{Error, Result},
-    pagination::{PageParams, contains_pattern, parse_sort},
-    realtime::event::{Actor, EventType, Revoke},
+    pagination::{
+        self, Cursor, Kind, Listed, PageParams, Totals, contains_pattern, cursor_value,
+        finish_page, parse_sort, time_json,
+    },
+    realtime::{
+        event::{Actor, EventType, Revoke},
+        log,
+    },
     write::{Write, Writer},
 };
 
@@ -32,6 +38,8 @@ pub struct ListQuery {
     pub role: Option<String>,
     pub disabled: Option<bool>,
     pub sort: Option<String>,
+    /// A cursor from a previous page's `next`: the page starts after it (and `page` is 1).
+    pub after: Option<String>,
 }
 
 const SORTABLE: &[(&str, user::Column)] = &[
@@ -44,25 +52,33 @@ const SORTABLE: &[(&str, user::Column)] = &[
     ("last_login_at", user::Column::LastLoginAt),
 ];
 
+/// The events after which the users' totals may differ.
+const CHANGES: &[EventType] = &[
+    EventType::UserCreated,
+    EventType::UserUpdated,
+    EventType::UserDeleted,
+];
+
+/// Shortest search served by the trigram index; shorter ones scan.
+const MIN_INDEXED_QUERY: usize = 3;
+
+/// A page of users. `q` is a case-insensitive substring of the username, email or display
+/// name, served by a trigram index when it has at least three characters (FTS5 on SQLite,
+/// `pg_trgm` on PostgreSQL); the total is counted once per change of the users (`totals`);
+/// `after` continues from a cursor in index order, so a deep page costs what the first does.
 pub async fn list(
     db: &impl ConnectionTrait,
+    totals: &Totals,
     query: &ListQuery,
     page: PageParams,
-) -> Result<(Vec<user::Model>, u64)> {
+) -> Result<Listed<user::Model>> {
+    let sort_name = query.sort.as_deref().map(str::trim).unwrap_or_default();
     let (column, desc) = parse_sort(query.sort.as_deref(), SORTABLE, user::Column::Username)?;
+    let backend = db.get_database_backend();
     let mut select = user::Entity::find();
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = contains_pattern(q);
-        let like = |col: user::Column| {
-            Expr::expr(Func::lower(Expr::col(col)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        select = select.filter(
-            Condition::any()
-                .add(like(user::Column::Username))
-                .add(like(user::Column::EmailLower))
-                .add(like(user::Column::DisplayName)),
-        );
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if let Some(q) = q {
+        select = select.filter(search(backend, q));
     }
     if let Some(role) = query.role.as_deref() {
         let role: Role = role
@@ -73,23 +89,94 @@ pub async fn list(
     if let Some(disabled) = query.disabled {
         select = select.filter(user::Column::Disabled.eq(disabled));
     }
+    let key = format!(
+        "q={:?} role={:?} disabled={:?}",
+        q, query.role, query.disabled
+    );
+    let version = log::last_of(db, CHANGES).await?;
+    let total = match totals.get(&key, version) {
+        Some(total) => total,
+        None => {
+            let total = select.clone().count(db).await?;
+            totals.put(key, version, total);
+            total
+        }
+    };
+    let mut offset = page.offset();
+    if let Some(raw) = query.after.as_deref() {
+        let cursor = Cursor::decode(raw, sort_name)?;
+        let value = cursor_value(kind_of(column), &cursor.value)?;
+        select = select.filter(pagination::after(
+            backend,
+            column,
+            user::Column::Id,
+            desc,
+            value,
+            &cursor.id,
+        ));
+        offset = 0;
+    }
     let order = if desc {
         sea_orm::Order::Desc
     } else {
         sea_orm::Order::Asc
     };
-    // Two queries, not `COUNT(*) OVER ()`: the window would make SQLite materialise and sort
-    // every match instead of walking the index for one page.
-    let total = select.clone().count(db).await?;
     let items = select
         .order_by(column, order.clone())
         // Ties (equal timestamps, shared roles) still page deterministically.
         .order_by(user::Column::Id, order)
-        .offset(page.offset())
-        .limit(page.per_page)
+        .offset(offset)
+        .limit(page.per_page + 1)
         .all(db)
         .await?;
-    Ok((items, total))
+    Ok(finish_page(items, page.per_page, total, sort_name, |u| {
+        (sort_value(u, column), u.id.clone())
+    }))
+}
+
+/// The search condition: the trigram index where the query is long enough, else a scan with
+/// the same meaning.
+fn search(backend: DbBackend, q: &str) -> Condition {
+    if backend == DbBackend::Sqlite && q.chars().count() >= MIN_INDEXED_QUERY {
+        // One FTS5 phrase: with the trigram tokenizer it matches the text as a substring of
+        // any column, case-insensitively.
+        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        return Condition::all().add(Expr::cust_with_values(
+            "\"users\".\"rowid\" IN (SELECT rowid FROM users_search WHERE users_search MATCH ?)",
+            [phrase],
+        ));
+    }
+    // On PostgreSQL these are served by the `pg_trgm` indexes on the same expressions.
+    let pattern = contains_pattern(q);
+    let like = |col: user::Column| {
+        Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    Condition::any()
+        .add(like(user::Column::Username))
+        .add(Expr::col(user::Column::EmailLower).like(LikeExpr::new(pattern.clone()).escape('\\')))
+        .add(like(user::Column::DisplayName))
+}
+
+/// The sort value of a row, as a cursor carries it.
+fn sort_value(m: &user::Model, column: user::Column) -> serde_json::Value {
+    use serde_json::Value as J;
+    match column {
+        user::Column::Username => J::String(m.username.clone()),
+        user::Column::EmailLower => J::String(m.email_lower.clone()),
+        user::Column::DisplayName => m.display_name.clone().map_or(J::Null, J::String),
+        user::Column::Role => J::String(m.role.clone()),
+        user::Column::CreatedAt => time_json(&m.created_at),
+        user::Column::UpdatedAt => time_json(&m.updated_at),
+        user::Column::LastLoginAt => m.last_login_at.as_ref().map_or(J::Null, time_json),
+        _ => J::Null,
+    }
+}
+
+fn kind_of(column: user::Column) -> Kind {
+    match column {
+        user::Column::CreatedAt | user::Column::UpdatedAt | user::Column::LastLoginAt => Kind::Time,
+        _ => Kind::Text,
+    }
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<user::Model> {

@@ -112,9 +112,10 @@ export interface paths {
         };
         /**
          * List users
-         * @description Paged; `q` searches username, email and display name (case-insensitive); `sort` is one of
-         *     username, email, display_name, role, created_at, updated_at, last_login_at, with `-` for
-         *     descending.
+         * @description Paged; `q` searches username, email and display name (case-insensitive substring); `sort`
+         *     is one of username, email, display_name, role, created_at, updated_at, last_login_at, with
+         *     `-` for descending. `next` is a cursor: pass it as `after` (with the same `sort` and
+         *     filters) for the following page, at the cost of the first one however deep it is.
          */
         get: operations["list_users"];
         put?: never;
@@ -163,9 +164,9 @@ export interface paths {
         };
         /**
          * List files
-         * @description Paged; `q` searches names (case-insensitive); `sort` is one of name, size, content_type,
-         *     created_at, updated_at, download_count, expires_at, with `-` for descending (default
-         *     `-created_at`).
+         * @description Paged; `q` searches names (case-insensitive substring); `sort` is one of name, size,
+         *     content_type, created_at, updated_at, download_count, expires_at, with `-` for descending
+         *     (default `-created_at`). `next` is a cursor for the following page: pass it as `after`.
          */
         get: operations["list_files"];
         put?: never;
@@ -566,6 +567,8 @@ export interface components {
             page: number;
             /** Format: uint64 */
             per_page: number;
+            /** @description Cursor of the next page (pass as `after`); absent on the last page. */
+            next?: string;
         };
         /**
          * ImportFileRequest
@@ -751,6 +754,8 @@ export interface components {
             page: number;
             /** Format: uint64 */
             per_page: number;
+            /** @description Cursor of the next page (pass as `after`); absent on the last page. */
+            next?: string;
         };
         /**
          * VersionMismatchBody
@@ -1484,6 +1489,8 @@ export interface operations {
                 /** @description `admin` or `viewer` */
                 role?: string;
                 disabled?: boolean;
+                /** @description Cursor from the previous page's `next`; replaces `page`. */
+                after?: string;
             };
             header?: never;
             path?: never;
@@ -2211,6 +2218,8 @@ export interface operations {
                 per_page?: number;
                 q?: string;
                 sort?: string;
+                /** @description Cursor from the previous page's `next`; replaces `page`. */
+                after?: string;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""How list costs grow with the table: users seeded straight into SQLite (no argon2), then
+list, deep page (cursor and offset), search, filter and sort measured with wrk.
+
+For each size the database is first created by the server, then rolled back to the schema
+before the list indexes (migration m20261201_000005), seeded, and migrated again with
+`switchboard migrate` — so the table also reports how long building the indexes on an existing
+database of that size takes. The server is pinned to core 0, wrk to core 1; each scenario runs
+--runs times and the medians are printed. Talks only to 127.0.0.1 and stops by itself.
+
+    cargo build --release && python3 benches/list_scale.py --sizes 1000,100000,1000000
+"""
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rest_bench import ADMIN_PASSWORD, free_port, request, wrk  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NEW_INDEXES = [
+    "users_display_name_id_idx", "users_role_username_idx", "users_disabled_username_idx",
+    "users_created_at_id_idx", "users_updated_at_id_idx", "users_last_login_at_id_idx",
+    "files_name_lower_id_idx", "files_size_id_idx", "files_content_type_id_idx",
+    "files_created_at_id_idx", "files_updated_at_id_idx", "files_download_count_id_idx",
+    "files_expires_at_id_idx", "events_type_seq_idx", "events_topic_seq_idx",
+    "events_actor_id_seq_idx", "events_actor_username_seq_idx",
+]
+# The single-column indexes the migration replaces.
+OLD_INDEXES = [
+    "CREATE INDEX users_created_at_idx ON users (created_at)",
+    "CREATE INDEX files_name_lower_idx ON files (name_lower)",
+    "CREATE INDEX files_created_at_idx ON files (created_at)",
+    "CREATE INDEX events_type_idx ON events (type)",
+    "CREATE INDEX events_actor_idx ON events (actor_id)",
+]
+MIGRATION = "m20261201_000005_list_indexes"
+# What the migration adds, so it can be taken away before seeding.
+UNDO = [
+    "DROP TRIGGER IF EXISTS users_search_insert", "DROP TRIGGER IF EXISTS users_search_delete",
+    "DROP TRIGGER IF EXISTS users_search_update", "DROP TABLE IF EXISTS users_search",
+    "DROP TRIGGER IF EXISTS files_search_insert", "DROP TRIGGER IF EXISTS files_search_delete",
+    "DROP TRIGGER IF EXISTS files_search_update", "DROP TABLE IF EXISTS files_search",
+]
+
+
+def start(binary, data_dir, port):
+    env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}",
+         "--data-dir", data_dir], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while True:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return server
+        except OSError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            sys.exit("server did not start")
+        time.sleep(0.1)
+
+
+def stop(server):
+    server.terminate()
+    server.wait(timeout=60)
+
+
+def seed(db_path, n):
+    """Rolls the schema back to before the list indexes and inserts `n` users."""
+    db = sqlite3.connect(db_path)
+    for sql in UNDO:
+        db.execute(sql)
+    for name in NEW_INDEXES:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+    for sql in OLD_INDEXES:
+        db.execute(sql)
+    db.execute("DELETE FROM seaql_migrations WHERE version = ?", (MIGRATION,))
+    now = "2026-12-01 10:00:00.000000+00:00"
+    # A real argon2 hash is not needed: nobody logs in as these users.
+    rows = ((str(uuid.uuid4()), f"user{i:07d}", f"user{i:07d}@bench.example",
+             f"user{i:07d}@bench.example", f"Bench User {i}",
+             "admin" if i % 1000 == 0 else "viewer", i % 97 == 0, "x", 1,
+             f"2026-01-{1 + i // 86400 % 28:02d} {i // 3600 % 24:02d}:{i // 60 % 60:02d}:"
+             f"{i % 60:02d}.{i % 1000000:06d}+00:00", now)
+            for i in range(n))
+    db.executemany(
+        "INSERT INTO users (id, username, email, email_lower, display_name, role, disabled, "
+        "password_hash, version, created_at, updated_at, last_login_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows)
+    db.commit()
+    db.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,100000,1000000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    table = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        data_dir = tempfile.mkdtemp(prefix="sb-scale-")
+        db_path = os.path.join(data_dir, "switchboard.db")
+        port = free_port()
+        try:
+            stop(start(args.binary, data_dir, port))
+            t0 = time.time()
+            seed(db_path, n)
+            seeded = time.time() - t0
+            t0 = time.time()
+            subprocess.run(["taskset", "-c", "0", args.binary, "migrate", "--data-dir", data_dir],
+                           check=True, capture_output=True)
+            migrated = time.time() - t0
+            server = start(args.binary, data_dir, port)
+            try:
+                status, body = request(port, "POST", "/api/auth/login",
+                                       {"username": "admin", "password": ADMIN_PASSWORD})
+                assert status == 200, body
+                token = body["access_token"]
+                base = f"http://127.0.0.1:{port}/api/users"
+                # A cursor into the middle of the table, from walking once with big pages.
+                deep_page = max(1, n // 100 // 50)
+                status, body = request(port, "GET",
+                                       f"/api/users?per_page=50&page={deep_page}", token=token)
+                cursor = body.get("next", "")
+                some_id = body["items"][0]["id"]
+                scenarios = {
+                    "list page 1": f"{base}?per_page=50",
+                    f"deep page (offset, page {deep_page})":
+                        f"{base}?per_page=50&page={deep_page}",
+                    "deep page (cursor)": f"{base}?per_page=50&after={cursor}",
+                    "search q=user000123": f"{base}?per_page=50&q=user000123",
+                    "search q=ser 12 (many hits)": f"{base}?per_page=50&q=ser%2012",
+                    "filter role=admin": f"{base}?per_page=50&role=admin",
+                    "sort -created_at": f"{base}?per_page=50&sort=-created_at",
+                    "get one": f"{base}/{some_id}",
+                }
+                for name, url in scenarios.items():
+                    wrk(url, token, 1, args.connections)  # warm-up
+                    runs = [wrk(url, token, args.seconds, args.connections)
+                            for _ in range(args.runs)]
+                    table.append((n, name, statistics.median(r[0] for r in runs),
+                                  statistics.median(r[2] for r in runs),
+                                  [round(r[0]) for r in runs]))
+                    print(f"{n} {name}: {table[-1][2:]}", file=sys.stderr)
+                table.append((n, f"(seed {seeded:.1f} s; migration with the new indexes "
+                                 f"{migrated:.1f} s)", 0, 0, []))
+            finally:
+                stop(server)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"| users | request | req/s (median of {args.runs}) | p99 ms | runs (req/s) |")
+    print("|---|---|---|---|---|")
+    for n, name, rps, p99, runs in table:
+        if not runs:
+            print(f"| {n:,} | {name} | | | |")
+            continue
+        print(f"| {n:,} | {name} | {rps:.0f} | {p99:.1f} | {', '.join(map(str, runs))} |")
+
+
+if __name__ == "__main__":
+    main()
