@@ -9,10 +9,16 @@ use std::{
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ColumnTrait, Condition, DbBackend, Value};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Value,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    realtime::{event::EventType, log},
+};
 
 pub const DEFAULT_PER_PAGE: u64 = 50;
 pub const MAX_PER_PAGE: u64 = 200;
@@ -175,7 +181,7 @@ pub enum Kind {
 }
 
 /// A cursor's JSON value as a database value of `kind` (400 for anything else).
-pub fn cursor_value(kind: Kind, v: &serde_json::Value) -> Result<Value> {
+fn cursor_value(kind: Kind, v: &serde_json::Value) -> Result<Value> {
     let bad = || Error::BadRequest("after is not a cursor this list handed out".into());
     Ok(match (kind, v) {
         (Kind::Text, serde_json::Value::Null) => Option::<String>::None.into(),
@@ -196,9 +202,92 @@ pub fn time_json(t: &DateTime<Utc>) -> serde_json::Value {
     serde_json::Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
+/// How a list is ordered, and how its rows map back to cursor positions.
+pub struct Order<C, M> {
+    /// The `sort` parameter as given (or the list's default), which cursors carry.
+    pub sort: String,
+    pub column: C,
+    pub desc: bool,
+    pub id: C,
+    pub kind: Kind,
+    /// A row's sort value and id.
+    pub position: fn(&M, C) -> (serde_json::Value, String),
+}
+
+/// Where a list's total is cached: under `key` in `totals`, valid while no `changes` event was
+/// appended since it was counted.
+pub struct TotalOf<'a> {
+    pub totals: &'a Totals,
+    pub key: String,
+    pub changes: &'a [EventType],
+}
+
+/// One page of `select`: the total, then the rows after the cursor `after` or at the page's
+/// offset, in `order`, with the next page's cursor.
+pub async fn fetch<E, C>(
+    db: &impl ConnectionTrait,
+    mut select: Select<E>,
+    total_of: TotalOf<'_>,
+    order: &Order<C, E::Model>,
+    page: PageParams,
+    after_cursor: Option<&str>,
+) -> Result<Listed<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ColumnTrait + Copy,
+{
+    let TotalOf {
+        totals,
+        key,
+        changes,
+    } = total_of;
+    let version = log::last_of(db, changes).await?;
+    let total = match totals.get(&key, version) {
+        Some(total) => total,
+        None => {
+            let total = select.clone().count(db).await?;
+            totals.put(key, version, total);
+            total
+        }
+    };
+    let mut offset = page.offset();
+    if let Some(raw) = after_cursor {
+        let cursor = Cursor::decode(raw, &order.sort)?;
+        let value = cursor_value(order.kind, &cursor.value)?;
+        select = select.filter(after(
+            db.get_database_backend(),
+            order.column,
+            order.id,
+            order.desc,
+            value,
+            &cursor.id,
+        ));
+        offset = 0;
+    }
+    let dir = if order.desc {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let items = select
+        .order_by(order.column, dir.clone())
+        // Ties (equal timestamps, shared roles) still page deterministically.
+        .order_by(order.id, dir)
+        .offset(offset)
+        .limit(page.per_page + 1)
+        .all(db)
+        .await?;
+    let column = order.column;
+    let position = order.position;
+    Ok(finish_page(items, page.per_page, total, &order.sort, |m| {
+        position(m, column)
+    }))
+}
+
 /// Fetches `per_page + 1` rows to know whether there is a next page, and makes its cursor from
 /// the last row kept.
-pub fn finish_page<T>(
+fn finish_page<T>(
     mut items: Vec<T>,
     per_page: u64,
     total: u64,

@@ -19,13 +19,10 @@ use crate::{
     auth::sessions::Principal,
     error::{Error, Result},
     pagination::{
-        self, Cursor, Kind, Listed, PageParams, Totals, contains_pattern, cursor_value,
-        finish_page, parse_sort, time_json,
+        self, Kind, Listed, Order, PageParams, TotalOf, Totals, contains_pattern, parse_sort,
+        time_json,
     },
-    realtime::{
-        event::{Actor, EventType},
-        log,
-    },
+    realtime::event::{Actor, EventType},
     storage::Storage,
     write::{Write, Writer},
 };
@@ -127,45 +124,27 @@ pub async fn list(
             Expr::col(file::Column::NameLower).like(LikeExpr::new(contains_pattern(q)).escape('\\'))
         });
     }
-    let key = format!("q={q:?}");
-    let version = log::last_of(db, CHANGES).await?;
-    let total = match totals.get(&key, version) {
-        Some(total) => total,
-        None => {
-            let total = select.clone().count(db).await?;
-            totals.put(key, version, total);
-            total
-        }
+    let order = Order {
+        sort: sort.to_owned(),
+        column,
+        desc,
+        id: file::Column::Id,
+        kind: kind_of(column),
+        position: |f: &file::Model, c| (sort_value(f, c), f.id.clone()),
     };
-    let mut offset = page.offset();
-    if let Some(raw) = query.after.as_deref() {
-        let cursor = Cursor::decode(raw, sort)?;
-        let value = cursor_value(kind_of(column), &cursor.value)?;
-        select = select.filter(pagination::after(
-            backend,
-            column,
-            file::Column::Id,
-            desc,
-            value,
-            &cursor.id,
-        ));
-        offset = 0;
-    }
-    let order = if desc {
-        sea_orm::Order::Desc
-    } else {
-        sea_orm::Order::Asc
-    };
-    let items = select
-        .order_by(column, order.clone())
-        .order_by(file::Column::Id, order)
-        .offset(offset)
-        .limit(page.per_page + 1)
-        .all(db)
-        .await?;
-    Ok(finish_page(items, page.per_page, total, sort, |f| {
-        (sort_value(f, column), f.id.clone())
-    }))
+    pagination::fetch(
+        db,
+        select,
+        TotalOf {
+            totals,
+            key: format!("q={q:?}"),
+            changes: CHANGES,
+        },
+        &order,
+        page,
+        query.after.as_deref(),
+    )
+    .await
 }
 
 fn sort_value(f: &file::Model, column: file::Column) -> serde_json::Value {

@@ -21,13 +21,10 @@ use crate::{
     },
     error::{Error, Result},
     pagination::{
-        self, Cursor, Kind, Listed, PageParams, Totals, contains_pattern, cursor_value,
-        finish_page, parse_sort, time_json,
+        self, Kind, Listed, Order, PageParams, TotalOf, Totals, contains_pattern, parse_sort,
+        time_json,
     },
-    realtime::{
-        event::{Actor, EventType, Revoke},
-        log,
-    },
+    realtime::event::{Actor, EventType, Revoke},
     write::{Write, Writer},
 };
 
@@ -93,45 +90,27 @@ pub async fn list(
         "q={:?} role={:?} disabled={:?}",
         q, query.role, query.disabled
     );
-    let version = log::last_of(db, CHANGES).await?;
-    let total = match totals.get(&key, version) {
-        Some(total) => total,
-        None => {
-            let total = select.clone().count(db).await?;
-            totals.put(key, version, total);
-            total
-        }
+    let order = Order {
+        sort: sort_name.to_owned(),
+        column,
+        desc,
+        id: user::Column::Id,
+        kind: kind_of(column),
+        position: |u: &user::Model, c| (sort_value(u, c), u.id.clone()),
     };
-    let mut offset = page.offset();
-    if let Some(raw) = query.after.as_deref() {
-        let cursor = Cursor::decode(raw, sort_name)?;
-        let value = cursor_value(kind_of(column), &cursor.value)?;
-        select = select.filter(pagination::after(
-            backend,
-            column,
-            user::Column::Id,
-            desc,
-            value,
-            &cursor.id,
-        ));
-        offset = 0;
-    }
-    let order = if desc {
-        sea_orm::Order::Desc
-    } else {
-        sea_orm::Order::Asc
-    };
-    let items = select
-        .order_by(column, order.clone())
-        // Ties (equal timestamps, shared roles) still page deterministically.
-        .order_by(user::Column::Id, order)
-        .offset(offset)
-        .limit(page.per_page + 1)
-        .all(db)
-        .await?;
-    Ok(finish_page(items, page.per_page, total, sort_name, |u| {
-        (sort_value(u, column), u.id.clone())
-    }))
+    pagination::fetch(
+        db,
+        select,
+        TotalOf {
+            totals,
+            key,
+            changes: CHANGES,
+        },
+        &order,
+        page,
+        query.after.as_deref(),
+    )
+    .await
 }
 
 /// The search condition: the trigram index where the query is long enough, else a scan with
