@@ -131,8 +131,8 @@ def main():
                 assert status == 200, body
                 token = body["access_token"]
                 base = f"http://127.0.0.1:{port}/api/users"
-                # A cursor into the middle of the table, from walking once with big pages.
-                deep_page = max(1, n // 100 // 50)
+                # Page N/100 of 50 (halfway), and the cursor that starts the page after it.
+                deep_page = max(1, n // 100)
                 status, body = request(port, "GET",
                                        f"/api/users?per_page=50&page={deep_page}", token=token)
                 cursor = body.get("next", "")

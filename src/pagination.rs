@@ -12,6 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Select, Value,
+    sea_query::{Expr, ExprTrait},
 };
 use serde::{Deserialize, Serialize};
 
@@ -132,34 +133,37 @@ impl Cursor {
     }
 }
 
-/// Rows after `(value, id)` in the order `ORDER BY col <dir>, id <dir>`. NULLs sort first in
-/// ascending order on SQLite and last on PostgreSQL (and the other way round descending); the
-/// condition follows the backend's order, so offset pages and cursor pages agree.
-pub fn after<C: ColumnTrait>(
+/// Rows after `(value, id)` in the order `ORDER BY col <dir>, id <dir>`, as a row-value
+/// comparison `(col, id) > (value, id)` that both databases answer with a range scan of the
+/// `(col, id)` index. NULLs sort first in ascending order on SQLite and last on PostgreSQL (and
+/// the other way round descending); for a `nullable` column the condition follows the backend's
+/// order, so offset pages and cursor pages agree.
+pub fn after<C: ColumnTrait + Copy>(
     backend: DbBackend,
     col: C,
     id_col: C,
     desc: bool,
+    nullable: bool,
     value: Value,
     id: &str,
 ) -> Condition {
     let nulls_first = (backend == DbBackend::Sqlite) != desc;
-    let beyond = |c: C, v: Value| if desc { c.lt(v) } else { c.gt(v) };
-    let id_beyond = beyond(id_col, id.into());
     if value_is_null(&value) {
+        let id_beyond = if desc { id_col.lt(id) } else { id_col.gt(id) };
         let same = Condition::all().add(col.is_null()).add(id_beyond);
-        if nulls_first {
+        return if nulls_first {
             Condition::any().add(same).add(col.is_not_null())
         } else {
             same
-        }
+        };
+    }
+    let lhs = Expr::tuple([Expr::col(col), Expr::col(id_col)]);
+    let rhs = Expr::tuple([Expr::val(value), Expr::val(id)]);
+    let beyond = if desc { lhs.lt(rhs) } else { lhs.gt(rhs) };
+    let cond = Condition::any().add(beyond);
+    if nullable && !nulls_first {
+        cond.add(col.is_null())
     } else {
-        let mut cond = Condition::any()
-            .add(beyond(col, value.clone()))
-            .add(Condition::all().add(col.eq(value)).add(id_beyond));
-        if !nulls_first {
-            cond = cond.add(col.is_null());
-        }
         cond
     }
 }
@@ -210,6 +214,8 @@ pub struct Order<C, M> {
     pub desc: bool,
     pub id: C,
     pub kind: Kind,
+    /// Whether the sort column may be NULL.
+    pub nullable: bool,
     /// A row's sort value and id.
     pub position: fn(&M, C) -> (serde_json::Value, String),
 }
@@ -260,6 +266,7 @@ where
             order.column,
             order.id,
             order.desc,
+            order.nullable,
             value,
             &cursor.id,
         ));

@@ -130,6 +130,7 @@ pub async fn list(
         desc,
         id: file::Column::Id,
         kind: kind_of(column),
+        nullable: matches!(column, file::Column::ExpiresAt),
         position: |f: &file::Model, c| (sort_value(f, c), f.id.clone()),
     };
     pagination::fetch(

@@ -96,6 +96,10 @@ pub async fn list(
         desc,
         id: user::Column::Id,
         kind: kind_of(column),
+        nullable: matches!(
+            column,
+            user::Column::DisplayName | user::Column::LastLoginAt
+        ),
         position: |u: &user::Model, c| (sort_value(u, c), u.id.clone()),
     };
     pagination::fetch(
