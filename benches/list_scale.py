@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How list costs grow with the table: users seeded straight into SQLite (no argon2), then
+"""How list costs grow with the table: users seeded straight into the database (no argon2), then
 list, deep page (cursor and offset), search, filter and sort measured with wrk.
 
 For each size the database is first created by the server, then rolled back to the schema
@@ -9,6 +9,7 @@ database of that size takes. The server is pinned to core 0, wrk to core 1; each
 --runs times and the medians are printed. Talks only to 127.0.0.1 and stops by itself.
 
     cargo build --release && python3 benches/list_scale.py --sizes 1000,100000,1000000
+    python3 benches/list_scale.py --postgres postgres://postgres@127.0.0.1:5432
 """
 import argparse
 import os
@@ -52,11 +53,16 @@ UNDO = [
 ]
 
 
-def start(binary, data_dir, port):
+def db_args(data_dir, pg_url):
+    return ["--data-dir", data_dir] + (["--database-url", pg_url] if pg_url else [])
+
+
+def start(binary, data_dir, port, pg_url=None):
     env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
     server = subprocess.Popen(
-        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", data_dir], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}"]
+        + db_args(data_dir, pg_url), env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while True:
         try:
@@ -100,6 +106,33 @@ def seed(db_path, n):
     db.close()
 
 
+PG_TRGM = ["users_username_trgm_idx", "users_email_trgm_idx", "users_display_name_trgm_idx",
+           "files_name_trgm_idx"]
+
+
+def psql(url, sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], check=True,
+                   capture_output=True)
+
+
+def seed_pg(url, n):
+    """The same rollback and seed on PostgreSQL, with generate_series (then ANALYZE)."""
+    for name in NEW_INDEXES + PG_TRGM:
+        psql(url, f"DROP INDEX IF EXISTS {name}")
+    for sql in OLD_INDEXES:
+        psql(url, sql)
+    psql(url, f"DELETE FROM seaql_migrations WHERE version = '{MIGRATION}'")
+    psql(url, f"""INSERT INTO users (id, username, email, email_lower, display_name, role,
+        disabled, password_hash, version, created_at, updated_at, last_login_at)
+        SELECT gen_random_uuid()::text, 'user' || lpad(i::text, 7, '0'),
+               'user' || lpad(i::text, 7, '0') || '@bench.example',
+               'user' || lpad(i::text, 7, '0') || '@bench.example', 'Bench User ' || i,
+               CASE WHEN i % 1000 = 0 THEN 'admin' ELSE 'viewer' END, i % 97 = 0, 'x', 1,
+               timestamptz '2026-01-01' + i * interval '1 second', now(), NULL
+        FROM generate_series(0, {n - 1}) AS i""")
+    psql(url, "ANALYZE users")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,100000,1000000")
@@ -107,6 +140,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    ap.add_argument("--postgres", default=None,
+                    help="a server URL such as postgres://postgres@127.0.0.1:5432; each size "
+                         "gets its own database, dropped afterwards")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install -y wrk)")
@@ -115,16 +151,24 @@ def main():
         data_dir = tempfile.mkdtemp(prefix="sb-scale-")
         db_path = os.path.join(data_dir, "switchboard.db")
         port = free_port()
+        pg_url = None
+        if args.postgres:
+            name = f"sb_scale_{uuid.uuid4().hex[:12]}"
+            psql(f"{args.postgres}/postgres", f"CREATE DATABASE {name}")
+            pg_url = f"{args.postgres}/{name}"
         try:
-            stop(start(args.binary, data_dir, port))
+            stop(start(args.binary, data_dir, port, pg_url))
             t0 = time.time()
-            seed(db_path, n)
+            if pg_url:
+                seed_pg(pg_url, n)
+            else:
+                seed(db_path, n)
             seeded = time.time() - t0
             t0 = time.time()
-            subprocess.run(["taskset", "-c", "0", args.binary, "migrate", "--data-dir", data_dir],
-                           check=True, capture_output=True)
+            subprocess.run(["taskset", "-c", "0", args.binary, "migrate"]
+                           + db_args(data_dir, pg_url), check=True, capture_output=True)
             migrated = time.time() - t0
-            server = start(args.binary, data_dir, port)
+            server = start(args.binary, data_dir, port, pg_url)
             try:
                 status, body = request(port, "POST", "/api/auth/login",
                                        {"username": "admin", "password": ADMIN_PASSWORD})
@@ -162,6 +206,8 @@ def main():
                 stop(server)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
+            if pg_url:
+                psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
     print(f"| users | request | req/s (median of {args.runs}) | p99 ms | runs (req/s) |")
     print("|---|---|---|---|---|")
     for n, name, rps, p99, runs in table:
