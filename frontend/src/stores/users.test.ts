@@ -32,6 +32,28 @@ describe('users store', () => {
     expect(calls.at(-1)).not.toHaveProperty('role');
   });
 
+  it('asks for the next page by the cursor the previous page handed out', async () => {
+    const calls: UserListQuery[] = [];
+    const listUsers = vi.fn(async (q: UserListQuery): Promise<UserPage> => {
+      calls.push(q);
+      const next = q.after === 'c2' ? 'c3' : q.page === 1 ? 'c2' : undefined;
+      return { items: [bob], total: 60, page: q.page ?? 1, per_page: 20, next };
+    });
+    const store = createUsersStore({ listUsers, me: () => ADMIN.id });
+    await store.load();
+    await store.setQuery({ page: 2 });
+    expect(calls.at(-1)).toEqual({ per_page: 20, sort: 'username', after: 'c2' });
+    await store.load(); // a refetch of page 2 uses the same cursor
+    expect(calls.at(-1)?.after).toBe('c2');
+    await store.setQuery({ page: 3 });
+    expect(calls.at(-1)?.after).toBe('c3');
+    await store.setQuery({ page: 1 });
+    expect(calls.at(-1)).toEqual({ page: 1, per_page: 20, sort: 'username' });
+    await store.setQuery({ q: 'x', page: 2 }); // another query: its own cursors, by offset
+    expect(calls.at(-1)?.page).toBe(2);
+    expect(calls.at(-1)).not.toHaveProperty('after');
+  });
+
   it('applies user.updated in place, highlighting with the actor for ~2 s', async () => {
     const { store } = setup();
     await store.load();

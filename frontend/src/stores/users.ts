@@ -82,13 +82,33 @@ export function createUsersStore(deps: UsersDeps) {
   const highlightTimers = new Map<string, unknown>();
   let generation = 0;
   let refetchTimer: unknown = null;
+  // Cursors the server handed out (`next`), by the page they start, for one query: "next page"
+  // (and a live refetch of a page reached that way) costs the same however deep it is.
+  let cursors = new Map<number, string>();
+  let cursorsKey = '';
+
+  function apiQuery(q: UsersQuery): UserListQuery {
+    const out = toApiQuery(q);
+    const key = JSON.stringify({ ...out, page: 0 });
+    if (key !== cursorsKey) {
+      cursors = new Map();
+      cursorsKey = key;
+    }
+    const after = cursors.get(q.page);
+    if (after === undefined) return out;
+    const { page: _page, ...rest } = out;
+    return { ...rest, after };
+  }
 
   async function load(): Promise<void> {
     const gen = ++generation;
     loading.value = true;
     try {
-      const page = await deps.listUsers(toApiQuery(query.value));
+      const asked = query.value;
+      const page = await deps.listUsers(apiQuery(asked));
       if (gen !== generation) return;
+      if (page.next) cursors.set(asked.page + 1, page.next);
+      else cursors.delete(asked.page + 1);
       const pages = Math.max(1, Math.ceil(page.total / query.value.perPage));
       if (page.items.length === 0 && page.total > 0 && query.value.page > pages) {
         // The page emptied under us (deletions): go to the last one.
