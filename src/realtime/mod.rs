@@ -115,7 +115,7 @@ impl Realtime {
         self.0.hub.as_ref()
     }
 
-    /// The highest seq fanned out to sockets (the head when there is no hub).
+    /// The highest seq fanned out to sockets; `None` without a hub (CLI commands).
     pub fn fanned_out(&self) -> Option<i64> {
         self.0.hub.as_ref().map(Hub::fanned_out)
     }
