@@ -125,18 +125,40 @@ pub struct Query {
     pub limit: u64,
 }
 
-/// The audit trail: ascending after `after`, or newest first before `before`.
+/// The audit trail: ascending after `after`, or newest first before `before`. Every filter walks
+/// an index in seq order (`(type, seq)`, `(actor_id, seq)`, `(actor_username, seq)`), so a page
+/// costs its length, not the log's (docs/API.md §6.6).
 pub async fn list(db: &impl ConnectionTrait, q: &Query) -> Result<Vec<event::Model>> {
+    let Some(actor) = &q.actor else {
+        return page(db, q, None).await;
+    };
+    // "By id or username" as one OR would make the database merge and sort both matches in
+    // full; two page-sized walks, merged here, cost two pages.
+    let by_id = page(db, q, Some(event::Column::ActorId.eq(actor.as_str()))).await?;
+    let by_name = page(db, q, Some(event::Column::ActorUsername.eq(actor.as_str()))).await?;
+    let mut rows: Vec<event::Model> = by_id.into_iter().chain(by_name).collect();
+    if q.before.is_some() {
+        rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    } else {
+        rows.sort_by_key(|r| r.seq);
+    }
+    rows.dedup_by_key(|r| r.seq);
+    rows.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+/// One page in seq order, with the type filter and an optional actor condition.
+async fn page(
+    db: &impl ConnectionTrait,
+    q: &Query,
+    actor: Option<sea_orm::sea_query::SimpleExpr>,
+) -> Result<Vec<event::Model>> {
     let mut select = event::Entity::find();
     if let Some(kind) = &q.kind {
         select = select.filter(event::Column::Kind.eq(kind.as_str()));
     }
-    if let Some(actor) = &q.actor {
-        select = select.filter(
-            sea_orm::Condition::any()
-                .add(event::Column::ActorId.eq(actor.as_str()))
-                .add(event::Column::ActorUsername.eq(actor.as_str())),
-        );
+    if let Some(actor) = actor {
+        select = select.filter(actor);
     }
     select = match q.before {
         Some(before) => select
