@@ -138,7 +138,7 @@ pub async fn list(db: &impl ConnectionTrait, q: &Query) -> Result<Vec<event::Mod
     let by_name = page(db, q, Some(event::Column::ActorUsername.eq(actor.as_str()))).await?;
     let mut rows: Vec<event::Model> = by_id.into_iter().chain(by_name).collect();
     if q.before.is_some() {
-        rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
     } else {
         rows.sort_by_key(|r| r.seq);
     }
