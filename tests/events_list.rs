@@ -132,7 +132,7 @@ async fn event_filters_and_pages_match_the_whole_log() {
             "&actor=renamed-admin".into(),
             Box::new(|e| actor_field(e, "username").as_deref() == Some("renamed-admin")),
         ),
-        (format!("&actor=admin&type=user.updated"), {
+        ("&actor=admin&type=user.updated".to_owned(), {
             let id = admin_id.clone();
             Box::new(move |e| {
                 e["type"] == "user.updated"
