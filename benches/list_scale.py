@@ -9,6 +9,7 @@ database of that size takes. The server is pinned to core 0, wrk to core 1; each
 --runs times and the medians are printed. Talks only to 127.0.0.1 and stops by itself.
 
     cargo build --release && python3 benches/list_scale.py --sizes 1000,100000,1000000
+    python3 benches/list_scale.py --table files --sizes 1000,100000
     python3 benches/list_scale.py --postgres postgres://postgres@127.0.0.1:5432
 """
 import argparse
@@ -80,9 +81,8 @@ def stop(server):
     server.wait(timeout=60)
 
 
-def seed(db_path, n):
-    """Rolls the schema back to before the list indexes and inserts `n` users."""
-    db = sqlite3.connect(db_path)
+def rollback(db):
+    """Takes the schema back to before the list indexes."""
     for sql in UNDO:
         db.execute(sql)
     for name in NEW_INDEXES:
@@ -90,6 +90,12 @@ def seed(db_path, n):
     for sql in OLD_INDEXES:
         db.execute(sql)
     db.execute("DELETE FROM seaql_migrations WHERE version = ?", (MIGRATION,))
+
+
+def seed(db_path, n):
+    """Rolls the schema back to before the list indexes and inserts `n` users."""
+    db = sqlite3.connect(db_path)
+    rollback(db)
     now = "2026-12-01 10:00:00.000000+00:00"
     # A real argon2 hash is not needed: nobody logs in as these users.
     rows = ((str(uuid.uuid4()), f"user{i:07d}", f"user{i:07d}@bench.example",
@@ -102,6 +108,25 @@ def seed(db_path, n):
         "INSERT INTO users (id, username, email, email_lower, display_name, role, disabled, "
         "password_hash, version, created_at, updated_at, last_login_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows)
+    db.commit()
+    db.close()
+
+
+def seed_files(db_path, n):
+    """Rolls the schema back to before the list indexes and inserts `n` file rows (no bytes:
+    listing never reads objects)."""
+    db = sqlite3.connect(db_path)
+    rollback(db)
+    rows = ((str(uuid.uuid4()), f"Report {i:07d}.pdf", f"report {i:07d}.pdf",
+             i * 7919 % 10_000_000, "application/pdf", "0" * 64, f"bench/{i}", None,
+             f"2026-01-{1 + i // 86400 % 28:02d} {i // 3600 % 24:02d}:{i // 60 % 60:02d}:"
+             f"{i % 60:02d}.{i % 1000000:06d}+00:00", "2026-12-01 10:00:00.000000+00:00",
+             i % 50, None, None, 1)
+            for i in range(n))
+    db.executemany(
+        "INSERT INTO files (id, name, name_lower, size, content_type, sha256, storage_key, "
+        "uploaded_by, created_at, updated_at, download_count, expires_at, max_downloads, "
+        "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     db.commit()
     db.close()
 
@@ -133,6 +158,47 @@ def seed_pg(url, n):
     psql(url, "ANALYZE users")
 
 
+def seed_files_pg(url, n):
+    for name in NEW_INDEXES + PG_TRGM:
+        psql(url, f"DROP INDEX IF EXISTS {name}")
+    for sql in OLD_INDEXES:
+        psql(url, sql)
+    psql(url, f"DELETE FROM seaql_migrations WHERE version = '{MIGRATION}'")
+    psql(url, f"""INSERT INTO files (id, name, name_lower, size, content_type, sha256,
+        storage_key, uploaded_by, created_at, updated_at, download_count, expires_at,
+        max_downloads, version)
+        SELECT gen_random_uuid()::text, 'Report ' || lpad(i::text, 7, '0') || '.pdf',
+               'report ' || lpad(i::text, 7, '0') || '.pdf', i::bigint * 7919 % 10000000,
+               'application/pdf', repeat('0', 64), 'bench/' || i, NULL,
+               timestamptz '2026-01-01' + i * interval '1 second', now(), i % 50, NULL, NULL, 1
+        FROM generate_series(0, {n - 1}) AS i""")
+    psql(url, "ANALYZE files")
+
+
+def scenarios_for(table, base, deep_page, cursor, some_id):
+    if table == "files":
+        return {
+            "list page 1": f"{base}?per_page=50",
+            f"deep page (offset, page {deep_page})": f"{base}?per_page=50&page={deep_page}",
+            "deep page (cursor)": f"{base}?per_page=50&after={cursor}",
+            "search q=report 0001234": f"{base}?per_page=50&q=report%200001234",
+            "search q=ort 12 (many hits)": f"{base}?per_page=50&q=ort%2012",
+            "sort -size": f"{base}?per_page=50&sort=-size",
+            "sort -download_count": f"{base}?per_page=50&sort=-download_count",
+            "get one": f"{base}/{some_id}",
+        }
+    return {
+        "list page 1": f"{base}?per_page=50",
+        f"deep page (offset, page {deep_page})": f"{base}?per_page=50&page={deep_page}",
+        "deep page (cursor)": f"{base}?per_page=50&after={cursor}",
+        "search q=user000123": f"{base}?per_page=50&q=user000123",
+        "search q=ser 12 (many hits)": f"{base}?per_page=50&q=ser%2012",
+        "filter role=admin": f"{base}?per_page=50&role=admin",
+        "sort -created_at": f"{base}?per_page=50&sort=-created_at",
+        "get one": f"{base}/{some_id}",
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,100000,1000000")
@@ -140,6 +206,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    ap.add_argument("--table", choices=["users", "files"], default="users")
     ap.add_argument("--postgres", default=None,
                     help="a server URL such as postgres://postgres@127.0.0.1:5432; each size "
                          "gets its own database, dropped afterwards")
@@ -160,9 +227,9 @@ def main():
             stop(start(args.binary, data_dir, port, pg_url))
             t0 = time.time()
             if pg_url:
-                seed_pg(pg_url, n)
+                (seed_files_pg if args.table == "files" else seed_pg)(pg_url, n)
             else:
-                seed(db_path, n)
+                (seed_files if args.table == "files" else seed)(db_path, n)
             seeded = time.time() - t0
             t0 = time.time()
             subprocess.run(["taskset", "-c", "0", args.binary, "migrate"]
@@ -174,24 +241,15 @@ def main():
                                        {"username": "admin", "password": ADMIN_PASSWORD})
                 assert status == 200, body
                 token = body["access_token"]
-                base = f"http://127.0.0.1:{port}/api/users"
+                base = f"http://127.0.0.1:{port}/api/{args.table}"
                 # Page N/100 of 50 (halfway), and the cursor that starts the page after it.
                 deep_page = max(1, n // 100)
                 status, body = request(port, "GET",
-                                       f"/api/users?per_page=50&page={deep_page}", token=token)
+                                       f"/api/{args.table}?per_page=50&page={deep_page}",
+                                       token=token)
                 cursor = body.get("next", "")
                 some_id = body["items"][0]["id"]
-                scenarios = {
-                    "list page 1": f"{base}?per_page=50",
-                    f"deep page (offset, page {deep_page})":
-                        f"{base}?per_page=50&page={deep_page}",
-                    "deep page (cursor)": f"{base}?per_page=50&after={cursor}",
-                    "search q=user000123": f"{base}?per_page=50&q=user000123",
-                    "search q=ser 12 (many hits)": f"{base}?per_page=50&q=ser%2012",
-                    "filter role=admin": f"{base}?per_page=50&role=admin",
-                    "sort -created_at": f"{base}?per_page=50&sort=-created_at",
-                    "get one": f"{base}/{some_id}",
-                }
+                scenarios = scenarios_for(args.table, base, deep_page, cursor, some_id)
                 for name, url in scenarios.items():
                     wrk(url, token, 1, args.connections)  # warm-up
                     runs = [wrk(url, token, args.seconds, args.connections)
@@ -208,7 +266,7 @@ def main():
             shutil.rmtree(data_dir, ignore_errors=True)
             if pg_url:
                 psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
-    print(f"| users | request | req/s (median of {args.runs}) | p99 ms | runs (req/s) |")
+    print(f"| {args.table} | request | req/s (median of {args.runs}) | p99 ms | runs (req/s) |")
     print("|---|---|---|---|---|")
     for n, name, rps, p99, runs in table:
         if not runs:

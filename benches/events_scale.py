@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""How `GET /api/events` and `resume` replays cost as the log grows: events seeded straight into
+the database, then pages by seq, filters by type and actor measured with wrk, and the replay
+throughput of one socket in events/s.
+
+The log is seeded with its indexes dropped and then rebuilt with the exact statements the
+migrations made. Types: 60 % user.updated, 15 % download.completed, 10 % file.created, 10 %
+user.created, 5 % file.updated, and one user.deleted in 10,000 (the rare type). Actors: 1,000
+admins in turn (`admin0`…`admin999`, ids `actor-0`…), plus `rare-actor` on one event in a
+million. Payloads are about 200 bytes, like a user object. The server keeps the whole log
+(retention raised) and is pinned to core 0, wrk and the replay client to core 1. Each scenario
+runs --runs times; the medians are printed. Talks only to 127.0.0.1 and stops by itself.
+
+    cargo build --release && cargo bench --no-run --bench events_replay
+    python3 benches/events_scale.py --sizes 10000,10000000
+    python3 benches/events_scale.py --postgres postgres://postgres@127.0.0.1:5432
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from list_scale import db_args, psql, stop  # noqa: E402
+from rest_bench import ADMIN_PASSWORD, free_port, request, wrk  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RETAIN = ["--event-retention-count", "1000000000", "--event-retention-days", "36500"]
+REPLAY = 100_000
+
+KIND = """CASE WHEN i % 10000 = 5000 THEN 'user.deleted'
+    WHEN i % 100 < 60 THEN 'user.updated' WHEN i % 100 < 75 THEN 'download.completed'
+    WHEN i % 100 < 85 THEN 'file.created' WHEN i % 100 < 95 THEN 'user.created'
+    ELSE 'file.updated' END"""
+TOPIC = """CASE WHEN i % 10000 = 5000 THEN 'users'
+    WHEN i % 100 < 60 THEN 'users' WHEN i % 100 < 75 THEN 'downloads'
+    WHEN i % 100 < 85 THEN 'files' WHEN i % 100 < 95 THEN 'users' ELSE 'files' END"""
+
+
+def start(binary, data_dir, port, pg_url=None):
+    env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}"] + RETAIN
+        + db_args(data_dir, pg_url), env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while True:
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return server
+        except OSError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            sys.exit("server did not start")
+        time.sleep(0.2)
+
+
+def seed_sqlite(db_path, first, n):
+    """Appends events first..first+n-1 after the server's own, with the indexes rebuilt after."""
+    db = sqlite3.connect(db_path)
+    indexes = [r for r in db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+        "AND sql IS NOT NULL")]
+    for name, _ in indexes:
+        db.execute(f"DROP INDEX {name}")
+    db.execute(f"""INSERT INTO events (seq, type, topic, actor_id, actor_username, data,
+        created_at)
+        WITH RECURSIVE c(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM c
+                                WHERE i < {first + n - 1})
+        SELECT i, {KIND}, {TOPIC},
+               CASE WHEN i % 1000000 = 7 THEN 'rare-actor-id' ELSE 'actor-' || (i % 1000) END,
+               CASE WHEN i % 1000000 = 7 THEN 'rare-actor' ELSE 'admin' || (i % 1000) END,
+               printf('{{"user":{{"id":"%08d-0000-4000-8000-000000000000","username":"user%07d",'
+                      || '"email":"user%07d@bench.example","display_name":"Bench User %d",'
+                      || '"role":"viewer","disabled":false,"version":2}}}}',
+                      i % 100000, i % 100000, i % 100000, i % 100000),
+               strftime('%Y-%m-%d %H:%M:%S.000000+00:00', 'now')
+        FROM c""")
+    for _, sql in indexes:
+        db.execute(sql)
+    db.execute(f"UPDATE event_seq SET last = {first + n - 1} WHERE id = 1")
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+
+
+def seed_pg(url, first, n):
+    out = subprocess.run(
+        ["psql", "-qAt", url, "-c",
+         "SELECT indexname || '|' || indexdef FROM pg_indexes WHERE tablename = 'events' "
+         "AND indexname NOT LIKE '%pkey'"], check=True, capture_output=True, text=True).stdout
+    indexes = [line.split("|", 1) for line in out.splitlines() if "|" in line]
+    for name, _ in indexes:
+        psql(url, f"DROP INDEX {name}")
+    psql(url, f"""INSERT INTO events (seq, type, topic, actor_id, actor_username, data,
+        created_at)
+        SELECT i, {KIND}, {TOPIC},
+               CASE WHEN i % 1000000 = 7 THEN 'rare-actor-id' ELSE 'actor-' || (i % 1000) END,
+               CASE WHEN i % 1000000 = 7 THEN 'rare-actor' ELSE 'admin' || (i % 1000) END,
+               format('{{"user":{{"id":"%s-0000-4000-8000-000000000000","username":"user%s",'
+                      || '"email":"user%s@bench.example","display_name":"Bench User %s",'
+                      || '"role":"viewer","disabled":false,"version":2}}}}',
+                      lpad((i % 100000)::text, 8, '0'), lpad((i % 100000)::text, 7, '0'),
+                      lpad((i % 100000)::text, 7, '0'), i % 100000),
+               now()
+        FROM generate_series({first}, {first + n - 1}) AS i""")
+    for _, sql in indexes:
+        psql(url, sql)
+    psql(url, f"UPDATE event_seq SET last = {first + n - 1} WHERE id = 1")
+    psql(url, "ANALYZE events")
+
+
+def head_seq(port, token):
+    status, body = request(port, "GET", "/api/events?limit=1", token=token)
+    assert status == 200, body
+    return body["latest_seq"]
+
+
+def replay_client():
+    found = sorted(glob.glob(os.path.join(ROOT, "target/release/deps/events_replay-*")),
+                   key=os.path.getmtime)
+    found = [f for f in found if os.access(f, os.X_OK) and not f.endswith(".d")]
+    if not found:
+        sys.exit("build the replay client first: cargo bench --no-run --bench events_replay")
+    return found[-1]
+
+
+def replay(client, port, token, after, upto):
+    out = subprocess.run(
+        ["taskset", "-c", "1", client, "--addr", f"127.0.0.1:{port}", "--token", token,
+         "--after", str(after), "--upto", str(upto)],
+        check=True, capture_output=True, text=True, timeout=400).stdout
+    return float(re.search(r"([\d.]+) events/s", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,10000000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    ap.add_argument("--postgres", default=None,
+                    help="a server URL such as postgres://postgres@127.0.0.1:5432; each size "
+                         "gets its own database, dropped afterwards")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    client = replay_client()
+    table = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        data_dir = tempfile.mkdtemp(prefix="sb-events-")
+        db_path = os.path.join(data_dir, "switchboard.db")
+        port = free_port()
+        pg_url = None
+        if args.postgres:
+            name = f"sb_events_{uuid.uuid4().hex[:12]}"
+            psql(f"{args.postgres}/postgres", f"CREATE DATABASE {name}")
+            pg_url = f"{args.postgres}/{name}"
+        try:
+            server = start(args.binary, data_dir, port, pg_url)
+            status, body = request(port, "POST", "/api/auth/login",
+                                   {"username": "admin", "password": ADMIN_PASSWORD})
+            assert status == 200, body
+            first = head_seq(port, body["access_token"]) + 1
+            stop(server)
+            t0 = time.time()
+            if pg_url:
+                seed_pg(pg_url, first, n)
+            else:
+                seed_sqlite(db_path, first, n)
+            seeded = time.time() - t0
+            server = start(args.binary, data_dir, port, pg_url)
+            try:
+                status, body = request(port, "POST", "/api/auth/login",
+                                       {"username": "admin", "password": ADMIN_PASSWORD})
+                assert status == 200, body
+                token = body["access_token"]
+                head = head_seq(port, token)
+                base = f"http://127.0.0.1:{port}/api/events?limit=100"
+                newest = f"{base}&before={head + 1}"
+                scenarios = {
+                    "newest page (before=head)": newest,
+                    "page from the middle (after=head/2)": f"{base}&after={head // 2}",
+                    "type=user.updated (60 %)": f"{newest}&type=user.updated",
+                    "type=user.deleted (1 in 10,000)": f"{newest}&type=user.deleted",
+                    "actor=admin7 (username, 1 in 1,000)": f"{newest}&actor=admin7",
+                    "actor=actor-7 (id)": f"{newest}&actor=actor-7",
+                    "actor=rare-actor (1 in 1,000,000)": f"{newest}&actor=rare-actor",
+                    "type + actor": f"{newest}&type=file.created&actor=admin7",
+                }
+                for label, url in scenarios.items():
+                    wrk(url, token, 1, args.connections)  # warm-up
+                    runs = [wrk(url, token, args.seconds, args.connections)
+                            for _ in range(args.runs)]
+                    table.append((n, label, statistics.median(r[0] for r in runs),
+                                  statistics.median(r[2] for r in runs),
+                                  [round(r[0]) for r in runs]))
+                    print(f"{n} {label}: {table[-1][2:]}", file=sys.stderr)
+                count = min(REPLAY, head - 1)
+                runs = [replay(client, port, token, head - count, head)
+                        for _ in range(args.runs)]
+                table.append((n, f"resume replay of {count:,} events (events/s)",
+                              statistics.median(runs), None, [round(r) for r in runs]))
+                print(f"{n} replay: {runs}", file=sys.stderr)
+                table.append((n, f"(seeded in {seeded:.1f} s)", 0, 0, []))
+            finally:
+                stop(server)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            if pg_url:
+                psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
+    print(f"| events | request | req/s (median of {args.runs}) | p99 ms | runs |")
+    print("|---|---|---|---|---|")
+    for n, label, rps, p99, runs in table:
+        if not runs:
+            print(f"| {n:,} | {label} | | | |")
+            continue
+        p99_text = "" if p99 is None else f"{p99:.1f}"
+        print(f"| {n:,} | {label} | {rps:.0f} | {p99_text} | {', '.join(map(str, runs))} |")
+
+
+if __name__ == "__main__":
+    main()
