@@ -24,6 +24,7 @@ mod openapi;
 mod origin;
 mod pagination;
 mod panel;
+mod raw_json;
 mod realtime;
 mod secret;
 mod state;
