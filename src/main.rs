@@ -11,8 +11,26 @@ use switchboard::{
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // No transparent huge pages for this process. mimalloc asks for them on its arenas, and the
+    // kernel then backs every touched 2 MiB of the heap with a whole, mostly zeroed, huge page:
+    // measured, 18 of the 33 MiB anonymous memory of an idle server. The flag covers the whole
+    // process and every later fault, so setting it before the runtime starts is early enough.
+    // Best effort: kernels without it simply keep huge pages.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     let args = Cli::parse_checked();
     telemetry::init(args.global.log_format);
     let result = match args.command {

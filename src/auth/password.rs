@@ -1,7 +1,16 @@
 //! argon2id hashing on a small pool of dedicated, lower-priority threads, so a burst of logins
 //! can neither block the async runtime nor take the cores away from other requests.
+//!
+//! The threads exist only while there is hashing to do. Each hash takes 19 MiB, which the
+//! allocator (mimalloc) hands back to the OS only after a purge delay and only when it next runs
+//! its collection; an idle server never does, so that memory stayed resident. A thread exiting
+//! runs that collection, so an idle hashing thread waits a little longer than the purge delay
+//! and then ends; the next login starts a new one.
 
-use std::sync::Arc;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
@@ -21,14 +30,69 @@ const LANES: u32 = 1;
 const HASH_THREAD_NICE: i32 = 10;
 /// Hash requests waiting for a thread; past this, callers wait (asynchronously) to enqueue.
 const QUEUE: usize = 256;
+/// An idle hashing thread ends after this long. Longer than mimalloc's purge delay (1 s), so
+/// the collection at its exit finds the memory of its last hash due and returns it to the OS.
+const IDLE_EXIT: Duration = Duration::from_secs(2);
+
+/// Verified against when the user does not exist, so unknown users cost the same time. A hash
+/// of a random password nobody kept, with the parameters above (a test checks they match);
+/// a match would not count anyway. A constant rather than hashed at start-up: that hash cost
+/// start-up time and 19 MiB.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$BbxFOzEF3LWH70tTuSnH/g$\
+                          Ew5pz4uxf8SUXM7yiq6hgwdbNYwj2RW13JAkubgvQqs";
 
 type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: flume::Sender<Job>,
-    /// Verified against when the user does not exist, so unknown users cost the same time.
-    dummy_hash: Arc<String>,
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    queue: flume::Receiver<Job>,
+    max_threads: usize,
+    threads: Mutex<Threads>,
+}
+
+#[derive(Default)]
+struct Threads {
+    live: usize,
+    /// Live threads waiting for a job.
+    idle: usize,
+}
+
+impl Pool {
+    fn threads(&self) -> std::sync::MutexGuard<'_, Threads> {
+        // The counters stay consistent even if a holder panicked: no code under the lock can.
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn work(self: Arc<Self>) {
+        // Best effort: without permission to renice, hashing still works.
+        let tid = rustix::thread::gettid();
+        let _ = rustix::process::setpriority_process(Some(tid), HASH_THREAD_NICE);
+        loop {
+            self.threads().idle += 1;
+            let job = self.queue.recv_timeout(IDLE_EXIT);
+            let mut threads = self.threads();
+            threads.idle -= 1;
+            match job {
+                Ok(job) => {
+                    drop(threads);
+                    job();
+                }
+                // Checked under the lock a sender takes after enqueueing: either the sender
+                // sees this thread gone and starts another, or this thread sees its job. A
+                // closed channel (every hasher dropped) is empty too.
+                Err(_) if self.queue.is_empty() => {
+                    threads.live -= 1;
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+    }
 }
 
 fn argon2() -> Argon2<'static> {
@@ -59,27 +123,39 @@ impl PasswordHasher {
     /// `concurrency` = hashing threads, i.e. hashes at once (0 = available cores).
     pub fn new(concurrency: usize) -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = if concurrency == 0 { cores } else { concurrency };
+        let max_threads = if concurrency == 0 { cores } else { concurrency };
         let (jobs, queue) = flume::bounded::<Job>(QUEUE);
-        for i in 0..threads {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    // Best effort: without permission to renice, hashing still works.
-                    let tid = rustix::thread::gettid();
-                    let _ = rustix::process::setpriority_process(Some(tid), HASH_THREAD_NICE);
-                    // Ends when every sender (every hasher clone) is gone.
-                    while let Ok(job) = queue.recv() {
-                        job();
-                    }
-                })?;
-        }
-        let dummy_hash = hash_blocking(&uuid::Uuid::new_v4().to_string())?;
         Ok(Self {
             jobs,
-            dummy_hash: Arc::new(dummy_hash),
+            pool: Arc::new(Pool {
+                queue,
+                max_threads,
+                threads: Mutex::new(Threads::default()),
+            }),
         })
+    }
+
+    /// Starts a hashing thread when more jobs wait than threads do, up to the limit.
+    fn ensure_thread(&self) -> Result<()> {
+        let mut threads = self.pool.threads();
+        if self.jobs.len() <= threads.idle || threads.live >= self.pool.max_threads {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{}", threads.live))
+            .spawn(move || pool.work());
+        match spawned {
+            Ok(_) => {
+                threads.live += 1;
+                Ok(())
+            }
+            // With other threads alive they take the job; with none, nobody would.
+            Err(_) if threads.live > 0 => Ok(()),
+            Err(e) => Err(Error::Internal(format!(
+                "cannot start a hashing thread: {e}"
+            ))),
+        }
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -91,6 +167,7 @@ impl PasswordHasher {
             .send_async(job)
             .await
             .map_err(|_| Error::Internal("password hasher stopped".into()))?;
+        self.ensure_thread()?;
         result
             .await
             .map_err(|_| Error::Internal("password hashing thread failed".into()))
@@ -104,7 +181,7 @@ impl PasswordHasher {
     /// returns false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy_hash.as_ref().clone());
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let ok = self.run(move || verify_blocking(&password, &hash)).await?;
         Ok(ok && known)
     }
@@ -131,5 +208,41 @@ mod tests {
         assert!(param("p") >= 1, "{hash}");
         assert!(verify_blocking("correct horse", &hash));
         assert!(!verify_blocking("correct horsf", &hash));
+    }
+
+    /// Unknown users must cost what known ones do: the dummy hash uses today's parameters.
+    #[test]
+    fn dummy_hash_has_the_current_parameters() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let param = |name: &str| parsed.params.get_decimal(name);
+        assert_eq!(param("m"), Some(MEMORY_KIB));
+        assert_eq!(param("t"), Some(ITERATIONS));
+        assert_eq!(param("p"), Some(LANES));
+        assert_eq!(parsed.version, Some(Version::V0x13 as u32));
+    }
+
+    /// Threads start on demand, finish the work, and end once idle.
+    #[tokio::test]
+    async fn threads_come_and_go() {
+        let hasher = PasswordHasher::new(2).expect("hasher");
+        let hashes =
+            futures_util::future::join_all((0..4).map(|i| hasher.hash(format!("password {i}"))))
+                .await;
+        for (i, hash) in hashes.into_iter().enumerate() {
+            let hash = hash.expect("hash");
+            assert!(
+                hasher
+                    .verify(format!("password {i}"), Some(hash))
+                    .await
+                    .expect("verify")
+            );
+        }
+        assert!(!hasher.verify("x".into(), None).await.expect("verify"));
+        assert!(hasher.pool.threads().live <= 2);
+        tokio::time::sleep(IDLE_EXIT + Duration::from_millis(500)).await;
+        assert_eq!(hasher.pool.threads().live, 0);
+        // And a new one starts for the next job.
+        assert!(hasher.hash("again".into()).await.is_ok());
     }
 }
