@@ -1,4 +1,4 @@
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use switchboard::{
     app, cli,
@@ -11,7 +11,50 @@ use switchboard::{
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` of mimalloc.h (v3: after `eager_commit_delay` = 14, before
+/// `use_numa_nodes` = 16, which libmimalloc-sys names); libmimalloc-sys has no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory goes back to the OS at once instead of after mimalloc's 1 s purge delay: memory
+/// reused within the delay stayed resident, so an idle server kept 8–12 MiB of old allocations
+/// (docs/BENCHMARKS.md, "Memory at rest": idle 40 → 27 MiB; REST figures unchanged within
+/// noise). `MIMALLOC_PURGE_DELAY` in the environment still takes precedence.
+#[allow(unsafe_code)]
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set stores one option value and is documented as callable at any
+        // time; it runs here before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
+/// How often an idle runtime thread may hand its freed memory back (see `collect_when_idle`).
+const IDLE_COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Called when a runtime thread runs out of work. mimalloc returns a thread's freed pages to the
+/// OS when that thread next collects, which an idle thread never does: after a burst of uploads
+/// their buffers stayed resident (~6 MiB). At most once a second per thread, so a busy server,
+/// whose threads park between requests, pays for it rarely.
+#[allow(unsafe_code)]
+fn collect_when_idle() {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let due = LAST.with(|last| {
+        let due = last.get().is_none_or(|t| t.elapsed() >= IDLE_COLLECT_EVERY);
+        if due {
+            last.set(Some(std::time::Instant::now()));
+        }
+        due
+    });
+    if due {
+        // SAFETY: mi_collect(false) frees this thread's unused pages; callable at any time.
+        unsafe { libmimalloc_sys::mi_collect(false) };
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    purge_freed_memory_at_once();
     // No transparent huge pages for this process. mimalloc asks for them on its arenas, and the
     // kernel then backs every touched 2 MiB of the heap with a whole, mostly zeroed, huge page:
     // measured, 18 of the 33 MiB anonymous memory of an idle server. The flag covers the whole
@@ -20,6 +63,7 @@ fn main() -> std::process::ExitCode {
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(collect_when_idle)
         .build()
     {
         Ok(runtime) => runtime.block_on(run()),

@@ -69,22 +69,38 @@ pub async fn head(db: &impl ConnectionTrait) -> Result<i64> {
 }
 
 /// The last seq of any of `kinds` still in the log (0 if none): what list totals are cached
-/// against (`pagination::Totals`). One index lookup per kind.
+/// against (`pagination::Totals`). One statement, one `(type, seq)` index lookup per kind (a
+/// `max` over `type IN (…)` would read every event of those types).
 pub async fn last_of(db: &impl ConnectionTrait, kinds: &[EventType]) -> Result<i64> {
-    let mut last = 0;
-    for kind in kinds {
-        let seq: Option<i64> = event::Entity::find()
-            .select_only()
-            .column(event::Column::Seq)
-            .filter(event::Column::Kind.eq(kind.as_str()))
-            .order_by_desc(event::Column::Seq)
-            .limit(1)
-            .into_tuple()
-            .one(db)
-            .await?;
-        last = last.max(seq.unwrap_or(0));
+    if kinds.is_empty() {
+        return Ok(0);
     }
-    Ok(last)
+    let backend = db.get_database_backend();
+    let placeholder = |i: usize| match backend {
+        DbBackend::Postgres => format!("${}", i + 1),
+        _ => "?".to_owned(),
+    };
+    let parts: Vec<String> = (0..kinds.len())
+        .map(|i| {
+            format!(
+                "SELECT max(seq) AS s FROM events WHERE type = {}",
+                placeholder(i)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT coalesce(max(s), 0) FROM ({}) AS last_seqs",
+        parts.join(" UNION ALL ")
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            kinds.iter().map(|k| k.as_str().into()),
+        ))
+        .await?
+        .ok_or_else(|| Error::Internal("no row from max(seq)".into()))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
 }
 
 /// The oldest seq still in the log, if any.
