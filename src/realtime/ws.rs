@@ -3,11 +3,16 @@
 //! client (ping, resume, subscribe), with heartbeats and session re-checks.
 
 use std::{
-    sync::Arc,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
     time::{Duration, Instant},
 };
 
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use futures_util::{SinkExt, Stream, StreamExt, stream::SplitSink, task::AtomicWaker};
 use poem::{
     IntoResponse, handler,
     web::{
@@ -85,6 +90,88 @@ pub async fn endpoint(
 }
 
 type Sink = SplitSink<WebSocketStream, Message>;
+
+/// Lets a connection task poll a source only when that source woke it. The task is woken for
+/// every queued frame; without a gate each wake would also re-poll the socket's read side and
+/// the heartbeat timer, down to registering the same wakers again, for every socket and event.
+struct Gate {
+    shared: Arc<GateShared>,
+    /// Given to the gated source: wakes the task and opens the gate.
+    waker: Waker,
+}
+
+struct GateShared {
+    open: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for GateShared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.open.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl Gate {
+    fn new() -> Self {
+        let shared = Arc::new(GateShared {
+            // Open: the source has not been polled yet.
+            open: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(shared.clone());
+        Self { shared, waker }
+    }
+
+    /// Polls `source` with the gate's waker if it woke us since it last returned `Pending`
+    /// (or has not returned `Pending` yet); `Pending` otherwise.
+    fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        source: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.shared.task.register(cx.waker());
+        // Closed before polling: a wake that comes during or after the poll opens it again.
+        if !self.shared.open.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let polled = source(&mut Context::from_waker(&self.waker));
+        if polled.is_ready() {
+            // A source that yielded may have more without waking anyone.
+            self.shared.open.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+/// A stream behind a [`Gate`].
+struct Gated<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> Gated<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            gate: Gate::new(),
+        }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Gated<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.get_mut();
+        let inner = &mut this.inner;
+        this.gate.poll(cx, |cx| inner.poll_next_unpin(cx))
+    }
+}
 
 struct Connection {
     sink: Sink,
@@ -255,7 +342,8 @@ async fn authenticate(
 async fn run(socket: WebSocketStream, state: AppState) {
     let realtime = state.realtime().clone();
     let _active = realtime.tracker().enter();
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
+    let mut stream = Gated::new(stream);
 
     let first = tokio::time::timeout(realtime.settings().auth_timeout, stream.next()).await;
     let first = match first {
@@ -298,6 +386,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
 
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let beat_gate = Gate::new();
     let mut last_heard = Instant::now();
     let mut close_code = None;
     let mut violation = None;
@@ -353,7 +442,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
                     Some(Ok(_)) => {}
                 }
             }
-            _ = heartbeat.tick() => {
+            _ = std::future::poll_fn(|cx| beat_gate.poll(cx, |cx| heartbeat.poll_tick(cx))) => {
                 if last_heard.elapsed() > IDLE_LIMIT {
                     close_code = Some(CloseCode::IdleTimeout);
                     break;
