@@ -395,15 +395,16 @@ async fn run(socket: WebSocketStream, state: AppState) {
     // meanwhile it fills, and a full one becomes a catch-up from the log, so nothing is lost.
     let mut holding = true;
     let hold = tokio::time::sleep(HOLD_LIVE);
-    // Made once, not on every turn of the loop: each turn then re-polls these futures instead
-    // of building and registering new ones.
+    // Made once, not on every turn of the loop, and polled only once it woke us: a turn for a
+    // queued frame then does not lock the close signal's waiter list.
     let close = reg.close.clone();
     let closed = close.wait();
+    let close_gate = Gate::new();
     tokio::pin!(hold, closed);
     while ok {
         tokio::select! {
             biased;
-            code = &mut closed => {
+            code = std::future::poll_fn(|cx| close_gate.poll(cx, |cx| closed.as_mut().poll(cx))) => {
                 close_code = Some(code);
                 break;
             }
