@@ -307,7 +307,7 @@ async fn bench(args: Args) {
     let mut done = 0usize;
     while opened.next().await.is_some() {
         done += 1;
-        if done % step == 0 {
+        if done.is_multiple_of(step) {
             let now = Instant::now();
             eprintln!(
                 "{done} sockets authenticated after {:.2}s (last {step} in {:.2}s)",

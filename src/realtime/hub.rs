@@ -64,7 +64,9 @@ impl CloseSignal {
         let _ = self
             .code
             .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
-        self.notify.notify_one();
+        // Every waiter: the connection's loop keeps one registered, and a write that waits for
+        // the socket has its own.
+        self.notify.notify_waiters();
     }
 
     /// The code asked for, or 0.
@@ -75,10 +77,14 @@ impl CloseSignal {
     /// Resolves once [`Self::close`] was called; returns the code.
     pub async fn wait(&self) -> CloseCode {
         loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close between the two still wakes us.
+            notified.as_mut().enable();
             if let Some(code) = CloseCode::from_code(self.code.load(Ordering::Acquire)) {
                 return code;
             }
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
