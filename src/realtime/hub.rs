@@ -64,7 +64,9 @@ impl CloseSignal {
         let _ = self
             .code
             .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire);
-        self.notify.notify_one();
+        // Every waiter: the connection's loop keeps one registered, and a write that waits for
+        // the socket has its own.
+        self.notify.notify_waiters();
     }
 
     /// The code asked for, or 0.
@@ -75,10 +77,14 @@ impl CloseSignal {
     /// Resolves once [`Self::close`] was called; returns the code.
     pub async fn wait(&self) -> CloseCode {
         loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close between the two still wakes us.
+            notified.as_mut().enable();
             if let Some(code) = CloseCode::from_code(self.code.load(Ordering::Acquire)) {
                 return code;
             }
-            self.notify.notified().await;
+            notified.await;
         }
     }
 }
@@ -147,6 +153,9 @@ struct HubTask {
     dirty: Vec<String>,
     last: i64,
     fanned_out: Arc<AtomicI64>,
+    /// Connections with `lagging_since` set: the run loop asks before every command, and
+    /// scanning all connections there made each command cost O(connections).
+    lagging: usize,
     /// Presence announcements, for the other instances (the facade forwards them).
     presence_out: Option<mpsc::UnboundedSender<(EventType, Arc<str>)>>,
 }
@@ -170,6 +179,7 @@ impl Hub {
             dirty: Vec::new(),
             last,
             fanned_out: fanned_out.clone(),
+            lagging: 0,
             presence_out,
         };
         tokio::spawn(task.run(rx));
@@ -258,7 +268,7 @@ impl HubTask {
                     None => break,
                 },
                 _ = presence_tick.tick(), if !self.dirty.is_empty() => self.announce_presence(),
-                _ = lag_tick.tick(), if self.any_lagging() => self.serve_laggards(),
+                _ = lag_tick.tick(), if self.lagging > 0 => self.serve_laggards(),
                 _ = poll.tick() => {
                     if let Ok(head) = log::head(self.db.conn()).await {
                         self.catch_up(head).await;
@@ -417,7 +427,10 @@ impl HubTask {
                         conn.queued_upto = seq;
                     }
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => conn.lagging_since = Some(now),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    conn.lagging_since = Some(now);
+                    self.lagging += 1;
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
             }
         }
@@ -425,10 +438,6 @@ impl HubTask {
         for id in gone {
             self.remove(id);
         }
-    }
-
-    fn any_lagging(&self) -> bool {
-        self.conns.values().any(|c| c.lagging_since.is_some())
     }
 
     /// Offers each lagging connection a catch-up to the current position, or closes it with
@@ -452,6 +461,7 @@ impl HubTask {
             match conn.sender.try_send(catch_up) {
                 Ok(()) => {
                     conn.lagging_since = None;
+                    self.lagging -= 1;
                     conn.queued_upto = upto;
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {}
@@ -475,6 +485,9 @@ impl HubTask {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
+        if conn.lagging_since.is_some() {
+            self.lagging -= 1;
+        }
         metrics::ws_connections(-1);
         if let Some(entry) = self.presence.get_mut(&conn.user.id) {
             entry.1 = entry.1.saturating_sub(1);

@@ -3,11 +3,16 @@
 //! client (ping, resume, subscribe), with heartbeats and session re-checks.
 
 use std::{
-    sync::Arc,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
     time::{Duration, Instant},
 };
 
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use futures_util::{SinkExt, Stream, StreamExt, stream::SplitSink, task::AtomicWaker};
 use poem::{
     IntoResponse, handler,
     web::{
@@ -35,6 +40,13 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Events per query while replaying a `resume`.
 const REPLAY_BATCH: u64 = 500;
+/// Frames written to the socket are gathered up to this many bytes before a write: a socket
+/// with several frames ready gets them in one syscall. (tungstenite keeps the buffer's capacity,
+/// so this also bounds what a connection that once had a backlog holds on to.)
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Queued frames gathered into one flush at most, so one backlogged connection does not hold
+/// the worker for long.
+const BATCH_FRAMES: usize = 64;
 /// Largest client message accepted (client messages are tiny).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// Client messages a connection may send at once, and per second after that (a token bucket).
@@ -69,7 +81,7 @@ pub async fn endpoint(
     // Small buffers: an idle connection should cost kilobytes, not the 128 KiB defaults.
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = 4096;
-    config.write_buffer_size = 0;
+    config.write_buffer_size = WRITE_BUFFER;
     config.max_message_size = Some(MAX_CLIENT_MESSAGE);
     config.max_frame_size = Some(MAX_CLIENT_MESSAGE);
     Ok(ws
@@ -78,6 +90,88 @@ pub async fn endpoint(
 }
 
 type Sink = SplitSink<WebSocketStream, Message>;
+
+/// Lets a connection task poll a source only when that source woke it. The task is woken for
+/// every queued frame; without a gate each wake would also re-poll the socket's read side and
+/// the heartbeat timer, down to registering the same wakers again, for every socket and event.
+struct Gate {
+    shared: Arc<GateShared>,
+    /// Given to the gated source: wakes the task and opens the gate.
+    waker: Waker,
+}
+
+struct GateShared {
+    open: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for GateShared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.open.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl Gate {
+    fn new() -> Self {
+        let shared = Arc::new(GateShared {
+            // Open: the source has not been polled yet.
+            open: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(shared.clone());
+        Self { shared, waker }
+    }
+
+    /// Polls `source` with the gate's waker if it woke us since it last returned `Pending`
+    /// (or has not returned `Pending` yet); `Pending` otherwise.
+    fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        source: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        self.shared.task.register(cx.waker());
+        // Closed before polling: a wake that comes during or after the poll opens it again.
+        if !self.shared.open.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let polled = source(&mut Context::from_waker(&self.waker));
+        if polled.is_ready() {
+            // A source that yielded may have more without waking anyone.
+            self.shared.open.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+/// A stream behind a [`Gate`].
+struct Gated<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> Gated<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            gate: Gate::new(),
+        }
+    }
+}
+
+impl<S: Stream + Unpin> Stream for Gated<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.get_mut();
+        let inner = &mut this.inner;
+        this.gate.poll(cx, |cx| inner.poll_next_unpin(cx))
+    }
+}
 
 struct Connection {
     sink: Sink,
@@ -91,17 +185,35 @@ struct Connection {
 }
 
 impl Connection {
-    /// Sends a durable frame (seq must be above `last`).
-    async fn send_durable(&mut self, seq: i64, text: String) -> bool {
+    /// Queues a durable frame (seq must be above `last`); see [`Self::feed`].
+    async fn feed_durable(&mut self, seq: i64, text: String) -> bool {
         self.first_sent.get_or_insert(seq);
         self.last = seq;
-        self.send(text).await
+        self.feed(text).await
     }
 
     /// Sends one text frame; false if the peer is gone or the hub asked us to close meanwhile.
     async fn send(&mut self, text: String) -> bool {
+        self.feed(text).await && self.flush().await
+    }
+
+    /// Queues one text frame in the write buffer (written once it holds `WRITE_BUFFER` bytes,
+    /// or by [`Self::flush`]); false if the peer is gone or the hub asked us to close.
+    async fn feed(&mut self, text: String) -> bool {
+        // Biased: the close signal is only looked at when the socket makes us wait, so a frame
+        // that goes straight out costs no waiter registration.
         tokio::select! {
-            r = self.sink.send(Message::Text(text)) => r.is_ok(),
+            biased;
+            r = self.sink.feed(Message::Text(text)) => r.is_ok(),
+            _ = self.close.wait() => false,
+        }
+    }
+
+    /// Writes everything fed so far to the socket.
+    async fn flush(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            r = self.sink.flush() => r.is_ok(),
             _ = self.close.wait() => false,
         }
     }
@@ -230,7 +342,8 @@ async fn authenticate(
 async fn run(socket: WebSocketStream, state: AppState) {
     let realtime = state.realtime().clone();
     let _active = realtime.tracker().enter();
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
+    let mut stream = Gated::new(stream);
 
     let first = tokio::time::timeout(realtime.settings().auth_timeout, stream.next()).await;
     let first = match first {
@@ -264,13 +377,16 @@ async fn run(socket: WebSocketStream, state: AppState) {
         user: user_json,
         seq: reg.live_after,
     };
-    let mut ok = conn.send_control(&welcome).await;
+    // The welcome and the presence snapshot leave in one write.
+    let mut ok = conn.feed(welcome.to_text()).await;
     for frame in std::mem::take(&mut reg.presence) {
-        ok = ok && conn.send(frame.to_string()).await;
+        ok = ok && conn.feed(frame.to_string()).await;
     }
+    ok = ok && conn.flush().await;
 
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let beat_gate = Gate::new();
     let mut last_heard = Instant::now();
     let mut close_code = None;
     let mut violation = None;
@@ -278,27 +394,23 @@ async fn run(socket: WebSocketStream, state: AppState) {
     // The queue is not read until the client's first message or HOLD_LIVE, whichever is first;
     // meanwhile it fills, and a full one becomes a catch-up from the log, so nothing is lost.
     let mut holding = true;
-    let hold_until = tokio::time::Instant::now() + HOLD_LIVE;
+    let hold = tokio::time::sleep(HOLD_LIVE);
+    // Made once, not on every turn of the loop, and polled only once it woke us: a turn for a
+    // queued frame then does not lock the close signal's waiter list.
+    let close = reg.close.clone();
+    let closed = close.wait();
+    let close_gate = Gate::new();
+    tokio::pin!(hold, closed);
     while ok {
         tokio::select! {
             biased;
-            code = reg.close.wait() => {
+            code = std::future::poll_fn(|cx| close_gate.poll(cx, |cx| closed.as_mut().poll(cx))) => {
                 close_code = Some(code);
                 break;
             }
-            () = tokio::time::sleep_until(hold_until), if holding => holding = false,
+            () = &mut hold, if holding => holding = false,
             out = reg.queue.recv(), if !holding => match out {
-                Some(Outbound::Durable { seq, text }) => {
-                    if seq > conn.last {
-                        ok = conn.send_durable(seq, text.to_string()).await;
-                    }
-                }
-                Some(Outbound::Ephemeral { text }) => ok = conn.send(text.to_string()).await,
-                Some(Outbound::CatchUp { after, upto }) => {
-                    let from = after.max(conn.last);
-                    ok = replay(&state, &mut conn, from, upto).await;
-                    conn.last = conn.last.max(upto);
-                }
+                Some(first) => ok = deliver(&state, &mut conn, &mut reg.queue, first).await,
                 None => {
                     close_code = Some(CloseCode::SlowConsumer);
                     break;
@@ -331,7 +443,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
                     Some(Ok(_)) => {}
                 }
             }
-            _ = heartbeat.tick() => {
+            _ = std::future::poll_fn(|cx| beat_gate.poll(cx, |cx| heartbeat.poll_tick(cx))) => {
                 if last_heard.elapsed() > IDLE_LIMIT {
                     close_code = Some(CloseCode::IdleTimeout);
                     break;
@@ -369,6 +481,44 @@ async fn run(socket: WebSocketStream, state: AppState) {
     if let Some(code) = code {
         close_with(&mut conn.sink, code).await;
     }
+}
+
+/// Writes `first` and whatever else the queue already holds (up to `BATCH_FRAMES`) with one
+/// flush: a backlogged socket gets its frames in one write instead of one write each. False
+/// when the connection should end.
+async fn deliver(
+    state: &AppState,
+    conn: &mut Connection,
+    queue: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    first: Outbound,
+) -> bool {
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(out) = next.take() {
+        taken += 1;
+        let ok = match out {
+            Outbound::Durable { seq, text } if seq > conn.last => {
+                conn.feed_durable(seq, text.to_string()).await
+            }
+            Outbound::Durable { .. } => true,
+            Outbound::Ephemeral { text } => conn.feed(text.to_string()).await,
+            Outbound::CatchUp { after, upto } => {
+                // Replayed after what is fed so far, so the order stays that of the queue.
+                let from = after.max(conn.last);
+                let ok = replay(state, conn, from, upto).await;
+                conn.last = conn.last.max(upto);
+                ok
+            }
+        };
+        if !ok {
+            return false;
+        }
+        // A close asked for meanwhile goes first, as it would between two turns of the loop.
+        if taken < BATCH_FRAMES && conn.close.code() == 0 {
+            next = queue.try_recv().ok();
+        }
+    }
+    conn.flush().await
 }
 
 /// Answers one client message; false when the connection should end.
@@ -473,9 +623,13 @@ async fn replay(state: &AppState, conn: &mut Connection, after: i64, upto: i64) 
         for row in &rows {
             let wanted = super::event::EventType::parse(&row.kind)
                 .is_none_or(|k| conn.topics.contains(k.topic()));
-            if wanted && !conn.send_durable(row.seq, log::to_frame(row)).await {
+            if wanted && !conn.feed_durable(row.seq, log::to_frame(row)).await {
                 return false;
             }
+        }
+        // One write per batch read (and whenever the write buffer fills).
+        if !conn.flush().await {
+            return false;
         }
         cursor = last;
     }
