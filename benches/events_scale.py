@@ -27,11 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from list_scale import db_args, psql, stop  # noqa: E402
-from rest_bench import ADMIN_PASSWORD, free_port, request, wrk  # noqa: E402
+from list_scale import (  # noqa: E402
+    common_args, db_args, drop_pg, login, measure, need_wrk, new_pg_database, print_table,
+    psql, start, stop)
+from rest_bench import free_port, request  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIGRATION = "m20261202_000006_event_filter_indexes"
@@ -48,24 +49,6 @@ KIND = """CASE WHEN i % 10000 = 5000 THEN 'user.deleted'
 TOPIC = """CASE WHEN i % 10000 = 5000 THEN 'users'
     WHEN i % 100 < 60 THEN 'users' WHEN i % 100 < 75 THEN 'downloads'
     WHEN i % 100 < 85 THEN 'files' WHEN i % 100 < 95 THEN 'users' ELSE 'files' END"""
-
-
-def start(binary, data_dir, port, pg_url=None):
-    env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}"] + RETAIN
-        + db_args(data_dir, pg_url), env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while True:
-        try:
-            if request(port, "GET", "/healthz")[0] == 200:
-                return server
-        except OSError:
-            pass
-        if time.time() > deadline or server.poll() is not None:
-            sys.exit("server did not start")
-        time.sleep(0.2)
 
 
 def seed_sqlite(db_path, first, n):
@@ -154,34 +137,19 @@ def replay(client, port, token, after, upto):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="10000,10000000")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=3)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
-    ap.add_argument("--postgres", default=None,
-                    help="a server URL such as postgres://postgres@127.0.0.1:5432; each size "
-                         "gets its own database, dropped afterwards")
+    common_args(ap, "10000,10000000")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    need_wrk()
     client = replay_client()
     table = []
     for n in [int(s) for s in args.sizes.split(",")]:
         data_dir = tempfile.mkdtemp(prefix="sb-events-")
         db_path = os.path.join(data_dir, "switchboard.db")
         port = free_port()
-        pg_url = None
-        if args.postgres:
-            name = f"sb_events_{uuid.uuid4().hex[:12]}"
-            psql(f"{args.postgres}/postgres", f"CREATE DATABASE {name}")
-            pg_url = f"{args.postgres}/{name}"
+        pg_url = new_pg_database(args.postgres, "sb_events")
         try:
-            server = start(args.binary, data_dir, port, pg_url)
-            status, body = request(port, "POST", "/api/auth/login",
-                                   {"username": "admin", "password": ADMIN_PASSWORD})
-            assert status == 200, body
-            first = head_seq(port, body["access_token"]) + 1
+            server = start(args.binary, data_dir, port, pg_url, RETAIN)
+            first = head_seq(port, login(port)) + 1
             stop(server)
             t0 = time.time()
             if pg_url:
@@ -193,12 +161,9 @@ def main():
             subprocess.run(["taskset", "-c", "0", args.binary, "migrate"]
                            + db_args(data_dir, pg_url), check=True, capture_output=True)
             migrated = time.time() - t0
-            server = start(args.binary, data_dir, port, pg_url)
+            server = start(args.binary, data_dir, port, pg_url, RETAIN)
             try:
-                status, body = request(port, "POST", "/api/auth/login",
-                                       {"username": "admin", "password": ADMIN_PASSWORD})
-                assert status == 200, body
-                token = body["access_token"]
+                token = login(port)
                 head = head_seq(port, token)
                 base = f"http://127.0.0.1:{port}/api/events?limit=100"
                 newest = f"{base}&before={head + 1}"
@@ -213,13 +178,7 @@ def main():
                     "type + actor": f"{newest}&type=file.created&actor=admin7",
                 }
                 for label, url in scenarios.items():
-                    wrk(url, token, 1, args.connections)  # warm-up
-                    runs = [wrk(url, token, args.seconds, args.connections)
-                            for _ in range(args.runs)]
-                    table.append((n, label, statistics.median(r[0] for r in runs),
-                                  statistics.median(r[2] for r in runs),
-                                  [round(r[0]) for r in runs]))
-                    print(f"{n} {label}: {table[-1][2:]}", file=sys.stderr)
+                    measure(table, n, label, url, token, args)
                 count = min(REPLAY, head - 1)
                 runs = [replay(client, port, token, head - count, head)
                         for _ in range(args.runs)]
@@ -232,16 +191,8 @@ def main():
                 stop(server)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
-            if pg_url:
-                psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
-    print(f"| events | request | req/s (median of {args.runs}) | p99 ms | runs |")
-    print("|---|---|---|---|---|")
-    for n, label, rps, p99, runs in table:
-        if not runs:
-            print(f"| {n:,} | {label} | | | |")
-            continue
-        p99_text = "" if p99 is None else f"{p99:.1f}"
-        print(f"| {n:,} | {label} | {rps:.0f} | {p99_text} | {', '.join(map(str, runs))} |")
+            drop_pg(args.postgres, pg_url)
+    print_table("events", table, args.runs)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ is bounded, and the script stops by itself.
 """
 import argparse
 import http.client
-import json
 import os
 import shutil
 import statistics

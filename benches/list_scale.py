@@ -14,7 +14,6 @@ database of that size takes. The server is pinned to core 0, wrk to core 1; each
 """
 import argparse
 import os
-import re
 import shutil
 import sqlite3
 import statistics
@@ -58,13 +57,13 @@ def db_args(data_dir, pg_url):
     return ["--data-dir", data_dir] + (["--database-url", pg_url] if pg_url else [])
 
 
-def start(binary, data_dir, port, pg_url=None):
+def start(binary, data_dir, port, pg_url=None, extra=()):
     env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
     server = subprocess.Popen(
-        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}"]
+        ["taskset", "-c", "0", binary, "serve", "--listen", f"127.0.0.1:{port}"] + list(extra)
         + db_args(data_dir, pg_url), env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while True:
         try:
             if request(port, "GET", "/healthz")[0] == 200:
@@ -79,6 +78,65 @@ def start(binary, data_dir, port, pg_url=None):
 def stop(server):
     server.terminate()
     server.wait(timeout=60)
+
+
+def common_args(ap, sizes):
+    """The flags every scale bench takes."""
+    ap.add_argument("--sizes", default=sizes)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    ap.add_argument("--postgres", default=None,
+                    help="a server URL such as postgres://postgres@127.0.0.1:5432; each run "
+                         "gets its own database, dropped afterwards")
+
+
+def need_wrk():
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+
+
+def new_pg_database(server_url, prefix):
+    """A fresh database on `server_url` (None without PostgreSQL); drop it with `drop_pg`."""
+    if not server_url:
+        return None
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    psql(f"{server_url}/postgres", f"CREATE DATABASE {name}")
+    return f"{server_url}/{name}"
+
+
+def drop_pg(server_url, pg_url):
+    if pg_url:
+        psql(f"{server_url}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
+
+
+def login(port):
+    status, body = request(port, "POST", "/api/auth/login",
+                           {"username": "admin", "password": ADMIN_PASSWORD})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def measure(table, n, label, url, token, args):
+    """A 1 s warm-up, then --runs wrk runs of `url`; appends the medians to `table`."""
+    wrk(url, token, 1, args.connections)
+    runs = [wrk(url, token, args.seconds, args.connections) for _ in range(args.runs)]
+    table.append((n, label, statistics.median(r[0] for r in runs),
+                  statistics.median(r[2] for r in runs), [round(r[0]) for r in runs]))
+    print(f"{n} {label}: {table[-1][2:]}", file=sys.stderr)
+
+
+def print_table(what, table, runs):
+    """Rows of (size, label, req/s, p99 or None, runs); a row without runs is a note."""
+    print(f"| {what} | request | req/s (median of {runs}) | p99 ms | runs |")
+    print("|---|---|---|---|---|")
+    for n, label, rps, p99, values in table:
+        if not values:
+            print(f"| {n:,} | {label} | | | |")
+            continue
+        p99_text = "" if p99 is None else f"{p99:.1f}"
+        print(f"| {n:,} | {label} | {rps:.0f} | {p99_text} | {', '.join(map(str, values))} |")
 
 
 def rollback(db):
@@ -201,28 +259,16 @@ def scenarios_for(table, base, deep_page, cursor, some_id):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000,100000,1000000")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=3)
-    ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
+    common_args(ap, "1000,100000,1000000")
     ap.add_argument("--table", choices=["users", "files"], default="users")
-    ap.add_argument("--postgres", default=None,
-                    help="a server URL such as postgres://postgres@127.0.0.1:5432; each size "
-                         "gets its own database, dropped afterwards")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    need_wrk()
     table = []
     for n in [int(s) for s in args.sizes.split(",")]:
         data_dir = tempfile.mkdtemp(prefix="sb-scale-")
         db_path = os.path.join(data_dir, "switchboard.db")
         port = free_port()
-        pg_url = None
-        if args.postgres:
-            name = f"sb_scale_{uuid.uuid4().hex[:12]}"
-            psql(f"{args.postgres}/postgres", f"CREATE DATABASE {name}")
-            pg_url = f"{args.postgres}/{name}"
+        pg_url = new_pg_database(args.postgres, "sb_scale")
         try:
             stop(start(args.binary, data_dir, port, pg_url))
             t0 = time.time()
@@ -237,10 +283,7 @@ def main():
             migrated = time.time() - t0
             server = start(args.binary, data_dir, port, pg_url)
             try:
-                status, body = request(port, "POST", "/api/auth/login",
-                                       {"username": "admin", "password": ADMIN_PASSWORD})
-                assert status == 200, body
-                token = body["access_token"]
+                token = login(port)
                 base = f"http://127.0.0.1:{port}/api/{args.table}"
                 # Page N/100 of 50 (halfway), and the cursor that starts the page after it.
                 deep_page = max(1, n // 100)
@@ -251,28 +294,15 @@ def main():
                 some_id = body["items"][0]["id"]
                 scenarios = scenarios_for(args.table, base, deep_page, cursor, some_id)
                 for name, url in scenarios.items():
-                    wrk(url, token, 1, args.connections)  # warm-up
-                    runs = [wrk(url, token, args.seconds, args.connections)
-                            for _ in range(args.runs)]
-                    table.append((n, name, statistics.median(r[0] for r in runs),
-                                  statistics.median(r[2] for r in runs),
-                                  [round(r[0]) for r in runs]))
-                    print(f"{n} {name}: {table[-1][2:]}", file=sys.stderr)
+                    measure(table, n, name, url, token, args)
                 table.append((n, f"(seed {seeded:.1f} s; migration with the new indexes "
                                  f"{migrated:.1f} s)", 0, 0, []))
             finally:
                 stop(server)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
-            if pg_url:
-                psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
-    print(f"| {args.table} | request | req/s (median of {args.runs}) | p99 ms | runs (req/s) |")
-    print("|---|---|---|---|---|")
-    for n, name, rps, p99, runs in table:
-        if not runs:
-            print(f"| {n:,} | {name} | | | |")
-            continue
-        print(f"| {n:,} | {name} | {rps:.0f} | {p99:.1f} | {', '.join(map(str, runs))} |")
+            drop_pg(args.postgres, pg_url)
+    print_table(args.table, table, args.runs)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from list_scale import db_args, psql, start, stop  # noqa: E402
-from rest_bench import ADMIN_PASSWORD, USER_PASSWORD, free_port, request, to_ms  # noqa: E402
+from list_scale import drop_pg, login, need_wrk, new_pg_database, start, stop  # noqa: E402
+from rest_bench import USER_PASSWORD, free_port, request, to_ms  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = """
@@ -71,22 +70,14 @@ def main():
                     help="a server URL such as postgres://postgres@127.0.0.1:5432; the run "
                          "gets its own database, dropped afterwards")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    need_wrk()
     data_dir = tempfile.mkdtemp(prefix="sb-writes-")
-    pg_url = None
-    if args.postgres:
-        name = f"sb_writes_{uuid.uuid4().hex[:12]}"
-        psql(f"{args.postgres}/postgres", f"CREATE DATABASE {name}")
-        pg_url = f"{args.postgres}/{name}"
+    pg_url = new_pg_database(args.postgres, "sb_writes")
     port = free_port()
     results = {}
     server = start(args.binary, data_dir, port, pg_url)
     try:
-        status, body = request(port, "POST", "/api/auth/login",
-                               {"username": "admin", "password": ADMIN_PASSWORD})
-        assert status == 200, body
-        token = body["access_token"]
+        token = login(port)
         ids = []
         for i in range(64):
             status, body = request(port, "POST", "/api/users", {
@@ -116,8 +107,7 @@ def main():
     finally:
         stop(server)
         shutil.rmtree(data_dir, ignore_errors=True)
-        if pg_url:
-            psql(f"{args.postgres}/postgres", f"DROP DATABASE {pg_url.rsplit('/', 1)[1]}")
+        drop_pg(args.postgres, pg_url)
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(f"| {backend} | writers | updates/s (median of {args.runs}) | p50 ms | p99 ms | runs |")
     print("|---|---|---|---|---|---|")
