@@ -908,8 +908,15 @@ async fn slow_consumer_is_closed_with_4008_and_others_get_everything() {
         started.elapsed()
     );
 
+    // The slow client is read from now on, while the fast one is collected: the server waits a
+    // bounded time (15 s, `SLOW_CLOSE_WAIT` in src/realtime/ws.rs) for a stalled reader to take
+    // its close frame.
+    let (collected, frames) = tokio::join!(
+        fast.finish(last, Duration::from_secs(60)),
+        slow.expect_close(4008, Duration::from_secs(30))
+    );
+
     // The fast client got every event, gap-free, and is still connected.
-    let collected = fast.finish(last, Duration::from_secs(60)).await;
     assert_gap_free(
         &durable(&collected.frames),
         welcome_seq(&fast_welcome) + 1,
@@ -920,7 +927,6 @@ async fn slow_consumer_is_closed_with_4008_and_others_get_everything() {
     fast_ws.ping_barrier().await;
 
     // The slow client: whatever it got is a gap-free prefix, then close 4008.
-    let frames = slow.expect_close(4008, Duration::from_secs(30)).await;
     let got = durable(&frames);
     let s = welcome_seq(&slow_welcome);
     assert_gap_free(&got, s + 1, s + got.len() as i64, "slow client's frames");

@@ -31,8 +31,18 @@ const LOG_BATCH: u64 = 500;
 const LAG_LIMIT: Duration = Duration::from_secs(3);
 /// How often lagging connections are offered a catch-up.
 const LAG_CHECK: Duration = Duration::from_millis(20);
-/// How often presence changes are announced (coalesced per user).
+/// How often presence changes are announced (coalesced per user)...
 const PRESENCE_BATCH: Duration = Duration::from_millis(200);
+/// ...or less often with many sockets: each announcement costs one write per socket (~10 µs of
+/// the server's core on loopback, docs/BENCHMARKS.md), so during a burst of 10,000 connects a
+/// 200 ms round left little time for the connects themselves. 50 µs per socket keeps presence
+/// at no more than about a fifth of a core; below 4,000 sockets the interval stays 200 ms.
+const PRESENCE_PER_SOCKET: Duration = Duration::from_micros(50);
+
+fn presence_interval(sockets: usize) -> Duration {
+    PRESENCE_BATCH
+        .max(PRESENCE_PER_SOCKET.saturating_mul(u32::try_from(sockets).unwrap_or(u32::MAX)))
+}
 
 /// What a connection's queue carries: shared, already-serialised text.
 #[derive(Debug, Clone)]
@@ -267,7 +277,10 @@ impl HubTask {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
-                _ = presence_tick.tick(), if !self.dirty.is_empty() => self.announce_presence(),
+                _ = presence_tick.tick(), if !self.dirty.is_empty() => {
+                    self.announce_presence();
+                    presence_tick.reset_after(presence_interval(self.conns.len()));
+                }
                 _ = lag_tick.tick(), if self.lagging > 0 => self.serve_laggards(),
                 _ = poll.tick() => {
                     if let Ok(head) = log::head(self.db.conn()).await {
@@ -549,4 +562,18 @@ pub(crate) fn presence_frame(kind: EventType, user: &Actor, connections: usize) 
     let data =
         json!({"user": {"id": user.id, "username": user.username}, "connections": connections});
     frame_text(kind.as_str(), None, Utc::now(), None, &data.to_string()).into()
+}
+
+#[cfg(test)]
+mod presence_tests {
+    use super::*;
+
+    #[test]
+    fn presence_interval_grows_only_with_many_sockets() {
+        assert_eq!(presence_interval(0), PRESENCE_BATCH);
+        assert_eq!(presence_interval(3_999), PRESENCE_BATCH);
+        assert_eq!(presence_interval(10_000), Duration::from_millis(500));
+        assert_eq!(presence_interval(20_000), Duration::from_secs(1));
+        assert!(presence_interval(usize::MAX) >= Duration::from_secs(1));
+    }
 }
