@@ -50,6 +50,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
     let secret = secret::jwt_secret(&global.data_dir, args.jwt_secret.as_deref())?;
     let window = Duration::from_secs(args.login_failure_window_secs);
     let storage = Storage::local(&global.data_dir)?;
+    tracing::info!(storage = storage.description(), "file storage ready");
     let removed = storage.clean_tmp()?;
     if removed > 0 {
         tracing::info!(removed, "removed temp files of interrupted uploads");

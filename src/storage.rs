@@ -2,12 +2,13 @@
 //! default) plus the temp-file staging that gives uploads their guarantees.
 //!
 //! `object_store` alone cannot promise "durable before the row commits, nothing partial left":
-//! so every upload is first written here to `tmp/<uuid>.part` by a blocking writer that hashes
-//! and counts on the way and `fsync`s at the end; only then is it published under its final key
-//! (a rename in the same filesystem, which `LocalFileSystem::with_fsync` makes durable including
-//! the directory entry). Temp files of a crashed process are removed at start. A remote store
-//! would publish with a multipart put from the temp file instead; nothing above this module
-//! would change.
+//! so every upload is first written to this instance's own `<data-dir>/tmp/<uuid>.part` by a
+//! blocking writer that hashes and counts on the way and `fsync`s at the end; only then is it
+//! published under its final key. On the local store publishing is a rename in the same
+//! filesystem (`LocalFileSystem::with_fsync` makes it durable including the directory entry);
+//! on a remote store it is a streamed multipart put from the temp file, so a file is never held
+//! whole in memory. Temp files stay on the instance that wrote them, so one instance's start-up
+//! cleanup never touches another's uploads in flight.
 
 use std::{
     io::{self, Write},
@@ -17,10 +18,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
+use futures_util::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, local::LocalFileSystem,
-    path::Path,
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
+    local::LocalFileSystem, path::Path,
 };
 use sha2::{Digest, Sha256};
 use tokio::{
@@ -36,12 +37,21 @@ const OBJECTS_DIR: &str = "objects";
 /// Read size when streaming a stored file: large enough for loopback throughput, small enough
 /// that 50 concurrent downloads stay a few MiB.
 const READ_CHUNK: usize = 256 * 1024;
+/// Part size of a multipart put to a remote store (S3 wants at least 5 MiB but the last).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one multipart put in flight at once: memory per upload is about this × PART_SIZE.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// The file store. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
-    store: Arc<LocalFileSystem>,
-    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    /// The local store's root, where publishing is a rename; `None` for a remote store.
+    local_root: Option<PathBuf>,
+    /// This instance's staging directory (always on local disk).
+    tmp: PathBuf,
+    /// Shown in logs: `file` or `s3://bucket/prefix`.
+    description: String,
 }
 
 /// A staged upload, written, hashed and fsynced, not yet published.
@@ -51,6 +61,15 @@ pub struct StagedFile {
     path: PathBuf,
     pub size: u64,
     pub sha256: String,
+}
+
+/// One stored object, as listed.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub key: String,
+    #[expect(dead_code, reason = "read by resumable uploads")]
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
 impl Storage {
@@ -63,16 +82,41 @@ impl Storage {
             .map_err(store_error)?
             .with_fsync(true)
             .with_automatic_cleanup(true);
+        let root = data_dir.canonicalize()?;
         Ok(Self {
             store: Arc::new(store),
-            root: data_dir.canonicalize()?,
+            tmp: root.join(TMP_DIR),
+            local_root: Some(root),
+            description: "file".into(),
         })
     }
 
-    /// Removes temp files left by a process that died mid-upload. Run at start.
+    #[expect(dead_code, reason = "built from --storage s3://")]
+    /// A remote store (built by the caller from `--storage`), staging under `data_dir/tmp`.
+    pub fn remote(
+        store: Arc<dyn ObjectStore>,
+        data_dir: &FsPath,
+        description: String,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(data_dir.join(TMP_DIR))?;
+        Ok(Self {
+            store,
+            tmp: data_dir.canonicalize()?.join(TMP_DIR),
+            local_root: None,
+            description,
+        })
+    }
+
+    /// `file` or the remote store's URL, for logs.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Removes temp files left by a process that died mid-upload. Run at start. Only this
+    /// instance's own staging directory: never another instance's data.
     pub fn clean_tmp(&self) -> Result<usize> {
         let mut removed = 0;
-        for entry in std::fs::read_dir(self.root.join(TMP_DIR))? {
+        for entry in std::fs::read_dir(&self.tmp)? {
             let entry = entry?;
             if entry.file_type()?.is_file() {
                 std::fs::remove_file(entry.path())?;
@@ -95,18 +139,68 @@ impl Storage {
     pub fn temp_writer(&self) -> TempWriter {
         let name = format!("{}.part", uuid::Uuid::new_v4());
         let key = Path::from(format!("{TMP_DIR}/{name}"));
-        let path = self.root.join(TMP_DIR).join(&name);
+        let path = self.tmp.join(&name);
         TempWriter::spawn(key, path)
     }
 
     /// Publishes a staged file under `key`, durably. After this returns, a crash keeps the bytes.
+    /// The temp file is gone afterwards, whatever the outcome.
     pub async fn publish(&self, staged: StagedFile, key: &str) -> Result<()> {
         let to = Path::from(key);
-        if let Err(e) = self.store.rename(&staged.key, &to).await {
-            let _ = tokio::fs::remove_file(&staged.path).await;
-            return Err(store_error(e));
+        if self.local_root.is_some() {
+            if let Err(e) = self.store.rename(&staged.key, &to).await {
+                let _ = tokio::fs::remove_file(&staged.path).await;
+                return Err(store_error(e));
+            }
+            return Ok(());
         }
-        Ok(())
+        let file = tokio::fs::File::open(&staged.path).await?;
+        let body = ReaderStream::with_capacity(file, READ_CHUNK);
+        // `staged` is dropped at the end of this function, removing the temp file.
+        self.put_stream(key, body).await.map(|_| ())
+    }
+
+    /// Writes `body` to `key` as a streamed multipart put (bounded memory), hashing on the way;
+    /// returns the size and sha256. On any error the multipart upload is aborted and nothing is
+    /// left under `key`.
+    pub async fn put_stream(
+        &self,
+        key: &str,
+        body: impl Stream<Item = io::Result<Bytes>>,
+    ) -> Result<(u64, String)> {
+        let upload = self
+            .store
+            .put_multipart(&Path::from(key))
+            .await
+            .map_err(store_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = std::pin::pin!(body);
+        let copied: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(store_error)?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        match copied {
+            Ok(()) => {
+                writer.finish().await.map_err(store_error)?;
+                Ok((size, hex::encode(hasher.finalize())))
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// Deletes a stored object; a missing one is not an error.
@@ -117,21 +211,43 @@ impl Storage {
         }
     }
 
+    /// Every object under `prefix` (a "directory" such as `uploads/<id>`), recursively.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix = Path::from(prefix);
+        self.store
+            .list(Some(&prefix))
+            .map_ok(|m| ObjectInfo {
+                key: m.location.to_string(),
+                size: m.size,
+                last_modified: m.last_modified,
+            })
+            .try_collect()
+            .await
+            .map_err(store_error)
+    }
+
+    #[expect(dead_code, reason = "used by resumable uploads")]
+    /// Deletes every object under `prefix`; returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let objects = self.list(prefix).await?;
+        for o in &objects {
+            self.delete(&o.key).await?;
+        }
+        Ok(objects.len())
+    }
+
     /// Keys of stored objects last modified before `before` (candidates for orphan cleanup).
     pub async fn objects_older_than(
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<String>> {
-        let prefix = Path::from(OBJECTS_DIR);
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&prefix))
-            .try_filter(|m| futures_util::future::ready(m.last_modified < before))
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .map_err(store_error)?;
-        Ok(metas)
+        Ok(self
+            .list(OBJECTS_DIR)
+            .await?
+            .into_iter()
+            .filter(|o| o.last_modified < before)
+            .map(|o| o.key)
+            .collect())
     }
 
     /// Streams `range` of an object in large chunks, reading only as fast as it is consumed.
@@ -140,18 +256,18 @@ impl Storage {
         key: &str,
         range: Range<u64>,
     ) -> Result<BoxStream<'static, io::Result<Bytes>>> {
+        if range.is_empty() {
+            return Ok(futures_util::stream::empty().boxed());
+        }
         let opts = GetOptions {
             range: Some(GetRange::Bounded(range.clone())),
             ..GetOptions::default()
         };
-        let got = if range.is_empty() {
-            return Ok(futures_util::stream::empty().boxed());
-        } else {
-            self.store
-                .get_opts(&Path::from(key), opts)
-                .await
-                .map_err(store_error)?
-        };
+        let got = self
+            .store
+            .get_opts(&Path::from(key), opts)
+            .await
+            .map_err(store_error)?;
         match got.payload {
             GetResultPayload::File(file, _) => {
                 let mut file = tokio::fs::File::from_std(file);
