@@ -189,7 +189,7 @@ fn assert_task_shape(task: &Value) {
     assert!(
         matches!(
             task["status"].as_str(),
-            Some("queued" | "running" | "completed" | "failed" | "cancelled")
+            Some("queued" | "running" | "completed" | "failed" | "cancelled" | "interrupted")
         ),
         "task.status: {task}"
     );
