@@ -100,6 +100,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start: the size of the serve options' variant costs nothing worth boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default).
