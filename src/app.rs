@@ -55,12 +55,17 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
     if removed > 0 {
         tracing::info!(removed, "removed temp files of interrupted uploads");
     }
-    let imports = Imports::new(ImportConfig {
-        allow_private: args.import_allow_private,
-        concurrency: usize::try_from(args.import_concurrency).unwrap_or(usize::MAX),
-        max_redirects: args.import_max_redirects,
-        timeout: Duration::from_secs(args.import_timeout_secs),
-    })?;
+    let imports = Imports::start(
+        ImportConfig {
+            allow_private: args.import_allow_private,
+            concurrency: usize::try_from(args.import_concurrency).unwrap_or(usize::MAX),
+            max_redirects: args.import_max_redirects,
+            timeout: Duration::from_secs(args.import_timeout_secs),
+            stale: Duration::from_secs(args.task_stale_secs),
+        },
+        writer.clone(),
+    )
+    .await?;
     realtime::retention::spawn_sweeper(writer.clone(), realtime);
     files::service::spawn_sweeper(
         writer.clone(),

@@ -100,6 +100,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start: the size of the serve options' variant costs nothing worth boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default).
@@ -224,6 +226,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_IMPORT_TIMEOUT_SECS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub import_timeout_secs: u64,
+    /// Seconds without a heartbeat after which a queued or running task is shown (and
+    /// recorded) as `interrupted`: its server died. At least 3 (heartbeats are once a second).
+    #[arg(long, env = "SWITCHBOARD_TASK_STALE_SECS", default_value_t = 15, hide = true,
+          value_parser = clap::value_parser!(u64).range(3..))]
+    pub task_stale_secs: u64,
     /// Web origins (`https://admin.example.com`), comma-separated, whose pages may open the
     /// WebSocket besides the server's own origin (and `--public-url`'s); `*` allows any.
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]

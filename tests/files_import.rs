@@ -1,6 +1,8 @@
-//! Import from a URL (docs/API.md §5, "URL imports"): a server-side download task fetching
-//! from a local upstream HTTP server written here (poem), with redirects, a slow route for
-//! cancelling, over-size bodies and refused addresses.
+//! Import from a URL (docs/API.md §5.6): a server-side download task fetching from a local
+//! upstream HTTP server written here (poem), with redirects, a slow route for cancelling,
+//! over-size bodies and refused addresses; tasks shared through the database: interrupted by a
+//! kill -9 and retried, and (PostgreSQL only) watched, cancelled and retried through another
+//! instance.
 //!
 //! Nothing sleeps to synchronise: every wait is for a frame (with a timeout) or a poll with a
 //! deadline. (The upstream's slow route trickles bytes on a timer: that shapes the load, it does
@@ -29,6 +31,9 @@ const BIG_SIZE: u64 = 3 * MIB;
 const SMALL_SIZE: u64 = 1000;
 /// Declared length of `/slow` (never reached: it sends 1 KiB every 20 ms).
 const SLOW_SIZE: u64 = 100 * MIB;
+/// The stale window the tests run with (`SWITCHBOARD_TASK_STALE_SECS`), so that a dead
+/// instance's task is interrupted quickly.
+const STALE_SECS: u64 = 3;
 
 const EVENT_WAIT: Duration = Duration::from_secs(15);
 const TASK_WAIT: Duration = Duration::from_secs(60);
@@ -58,6 +63,19 @@ impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
+}
+
+/// 1 KiB of `s` every 20 ms, up to [`SLOW_SIZE`]; `flag` is set when the body is dropped.
+fn slow_body(flag: Option<DropFlag>) -> poem::Body {
+    let stream = futures_util::stream::unfold((flag, 0u64), |(flag, sent)| async move {
+        if sent >= SLOW_SIZE {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let chunk = Bytes::from(vec![b's'; 1024]);
+        Some((Ok::<_, std::io::Error>(chunk), (flag, sent + 1024)))
+    });
+    poem::Body::from_bytes_stream(stream)
 }
 
 fn generated_body(seed: u64, len: u64) -> poem::Body {
@@ -108,21 +126,22 @@ impl Upstream {
                     "/big-chunked" => ok.body(generated_body(BIG_SEED, BIG_SIZE)),
                     "/redirect" => redirect(format!("http://{addr}/file")),
                     "/redirect-relative" => redirect("/file".to_owned()),
-                    "/slow" => {
-                        let guard = DropFlag(dropped);
-                        let stream = futures_util::stream::unfold(
-                            (guard, 0u64),
-                            |(guard, sent)| async move {
-                                if sent >= SLOW_SIZE {
-                                    return None;
-                                }
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                                let chunk = Bytes::from(vec![b's'; 1024]);
-                                Some((Ok::<_, std::io::Error>(chunk), (guard, sent + 1024)))
-                            },
-                        );
-                        sized(ok, SLOW_SIZE, poem::Body::from_bytes_stream(stream))
+                    // The first request of each `/once-slow/<key>` trickles like `/slow` (to be
+                    // killed mid-fetch); the next ones serve `/file`'s content.
+                    p if p.starts_with("/once-slow/") => {
+                        let seen = hits
+                            .lock()
+                            .expect("hits")
+                            .iter()
+                            .filter(|h| **h == p)
+                            .count();
+                        if seen > 1 {
+                            sized(ok, FILE_SIZE, generated_body(FILE_SEED, FILE_SIZE))
+                        } else {
+                            sized(ok, FILE_SIZE, slow_body(None))
+                        }
                     }
+                    "/slow" => sized(ok, SLOW_SIZE, slow_body(Some(DropFlag(dropped)))),
                     p if p.starts_with("/chain/") => match p["/chain/".len()..].parse::<u32>() {
                         Ok(0) => sized(ok, FILE_SIZE, generated_body(FILE_SEED, FILE_SIZE)),
                         Ok(n) => redirect(format!("/chain/{}", n - 1)),
@@ -178,9 +197,21 @@ fn assert_task_shape(task: &Value) {
         "error",
         "created_at",
         "created_by",
+        "updated_at",
+        "instance",
+        "retry_of",
     ] {
         assert!(obj.contains_key(key), "task.{key} missing: {task}");
     }
+    assert!(
+        task["instance"].as_str().is_some_and(|s| !s.is_empty()),
+        "instance: {task}"
+    );
+    assert!(
+        task["retry_of"].is_null() || task["retry_of"].as_str().is_some_and(|s| !s.is_empty()),
+        "retry_of: {task}"
+    );
+    assert_utc_timestamp(&task["updated_at"], "task.updated_at");
     assert!(
         task["task_id"].as_str().is_some_and(|s| !s.is_empty()),
         "task_id: {task}"
@@ -189,7 +220,7 @@ fn assert_task_shape(task: &Value) {
     assert!(
         matches!(
             task["status"].as_str(),
-            Some("queued" | "running" | "completed" | "failed" | "cancelled")
+            Some("queued" | "running" | "completed" | "failed" | "cancelled" | "interrupted")
         ),
         "task.status: {task}"
     );
@@ -238,14 +269,14 @@ async fn get_task(app: &TestApp, id: &str) -> Value {
     resp.body
 }
 
-/// Polls the task until it is completed, failed or cancelled; returns it.
+/// Polls the task until it is completed, failed, cancelled or interrupted; returns it.
 async fn wait_task_done(app: &TestApp, id: &str) -> Value {
     let deadline = Instant::now() + TASK_WAIT;
     loop {
         let task = get_task(app, id).await;
         if matches!(
             task["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
+            Some("completed" | "failed" | "cancelled" | "interrupted")
         ) {
             return task;
         }
@@ -255,6 +286,68 @@ async fn wait_task_done(app: &TestApp, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Polls the task until it is running with bytes received (as recorded in the database, which
+/// any instance reads); returns it.
+async fn wait_task_receiving(app: &TestApp, id: &str) -> Value {
+    let last = std::cell::RefCell::new(Value::Null);
+    let receiving = poll_until(Duration::from_secs(20), || async {
+        let task = get_task(app, id).await;
+        let ok = task["status"] == "running" && task["bytes_received"].as_u64() > Some(0);
+        *last.borrow_mut() = task;
+        ok
+    })
+    .await;
+    let task = last.into_inner();
+    assert!(
+        receiving,
+        "task {id} should be running and receiving: {task}"
+    );
+    task
+}
+
+/// `POST /api/tasks/{id}/retry` as admin; panics unless 202 with the new task (same URL and
+/// name, `retry_of` the old one, a new `file_id`, `Location` its URL); returns it.
+async fn retry_task(app: &TestApp, old: &Value) -> Value {
+    let id = str_field(old, "task_id");
+    let resp = app
+        .post(
+            &format!("/api/tasks/{id}/retry"),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    resp.expect_status(202);
+    let task = resp.body.clone();
+    assert_task_shape(&task);
+    assert_ne!(task["task_id"], old["task_id"], "a retry is a new task");
+    assert_ne!(
+        task["file_id"], old["file_id"],
+        "a retry gets a new file id"
+    );
+    assert_eq!(task["retry_of"], id.as_str(), "{task}");
+    assert_eq!(task["url"], old["url"], "{task}");
+    assert_eq!(task["name"], old["name"], "{task}");
+    assert_eq!(task["created_by"], app.admin_id.as_str());
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("/api/tasks/{}", str_field(&task, "task_id")).as_str())
+    );
+    task
+}
+
+/// Asserts that a retry of `task` is refused with 409 `task_not_retryable`.
+async fn assert_not_retryable(app: &TestApp, task: &Value) {
+    let id = str_field(task, "task_id");
+    let resp = app
+        .post(
+            &format!("/api/tasks/{id}/retry"),
+            &app.admin_token,
+            &json!({}),
+        )
+        .await;
+    assert_error(&resp, 409, "task_not_retryable");
 }
 
 /// Asserts a failed task: status failed, an error message, and no file.
@@ -442,6 +535,8 @@ async fn import_streams_into_the_store_with_events() {
     assert_eq!(done["bytes_total"], FILE_SIZE);
     assert_eq!(done["file_id"], fid.as_str());
     assert_eq!(done["error"], Value::Null);
+    assert_eq!(done["retry_of"], Value::Null);
+    assert_not_retryable(&app, &done).await;
     let tasks = app.get("/api/tasks", &app.admin_token).await;
     tasks.expect_status(200);
     assert_list_envelope(&tasks.body);
@@ -586,6 +681,8 @@ async fn import_is_listed_while_running_and_cancel_stops_it() {
         "no file while the import runs"
     );
 
+    assert_not_retryable(&app, &running).await;
+
     let resp = app
         .delete(&format!("/api/tasks/{tid}"), &app.admin_token)
         .await;
@@ -634,10 +731,39 @@ async fn import_is_listed_while_running_and_cancel_stops_it() {
         "no file.created after cancel: {extra:?}"
     );
     assert_eq!(file_status(&app, &fid).await, 404, "file never appears");
+    app.delete(&format!("/api/tasks/{tid}"), &app.admin_token)
+        .await
+        .expect_status(204);
+
+    // A cancelled task can be retried: a new task fetching the same URL.
+    let retried = retry_task(&app, &done).await;
+    let rid = str_field(&retried, "task_id");
+    wait_task_receiving(&app, &rid).await;
+    app.delete(&format!("/api/tasks/{rid}"), &app.admin_token)
+        .await
+        .expect_status(204);
+    let done = wait_task_done(&app, &rid).await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(
+        file_status(&app, &str_field(&retried, "file_id")).await,
+        404
+    );
+    app.assert_store_empty(Duration::from_secs(5), "after the retry's cancel")
+        .await;
 
     assert_error(
         &app.delete("/api/tasks/no-such-task", &app.admin_token)
             .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.post(
+            "/api/tasks/no-such-task/retry",
+            &app.admin_token,
+            &json!({}),
+        )
+        .await,
         404,
         "not_found",
     );
@@ -745,6 +871,9 @@ async fn import_over_the_size_limit_fails_and_leaves_nothing() {
 
     let task = start_import(&app, &json!({"url": upstream.url("/missing")})).await;
     assert_failed_without_file(&app, &task, "upstream 404").await;
+    // A failed task can be retried (and fails the same way here).
+    let retried = retry_task(&app, &task).await;
+    assert_failed_without_file(&app, &retried, "retried upstream 404").await;
 
     let extra = ws.ping_barrier().await;
     assert!(
@@ -768,4 +897,239 @@ async fn file_status(app: &TestApp, id: &str) -> u16 {
         .await
         .status
         .as_u16()
+}
+
+/// Kill -9 of the server mid-import: after the restart the task is `interrupted` (on SQLite at
+/// once, the only instance there is; on PostgreSQL once its heartbeat is stale), never running
+/// forever, and a retry imports the URL whole.
+#[tokio::test]
+async fn an_import_killed_mid_fetch_is_interrupted_and_retried() {
+    let upstream = Upstream::start().await;
+    let stale = STALE_SECS.to_string();
+    let mut app = TestApp::spawn_with(
+        &["--import-allow-private"],
+        &[("SWITCHBOARD_TASK_STALE_SECS", &stale)],
+    )
+    .await;
+    let url = upstream.url("/once-slow/restart");
+    let task = start_import(&app, &json!({"url": url, "name": "resumed.bin"})).await;
+    let tid = str_field(&task, "task_id");
+    let running = wait_task_receiving(&app, &tid).await;
+
+    app.kill9_and_restart().await;
+    let first = get_task(&app, &tid).await;
+    if !is_postgres() {
+        assert_eq!(
+            first["status"], "interrupted",
+            "at start on SQLite: {first}"
+        );
+    }
+    let last = std::cell::RefCell::new(first);
+    let interrupted = poll_until(Duration::from_secs(STALE_SECS + 5), || async {
+        let task = get_task(&app, &tid).await;
+        let ok = task["status"] == "interrupted";
+        *last.borrow_mut() = task;
+        ok
+    })
+    .await;
+    let old = last.into_inner();
+    assert!(interrupted, "the killed import is interrupted: {old}");
+    assert!(
+        old["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{old}"
+    );
+    assert_eq!(old["instance"], running["instance"], "{old}");
+    assert_eq!(old["name"], "resumed.bin");
+    assert!(
+        old["bytes_received"]
+            .as_u64()
+            .is_some_and(|b| b > 0 && b < FILE_SIZE),
+        "the progress recorded before the kill stays: {old}"
+    );
+    let list = app.get("/api/tasks", &app.admin_token).await;
+    list.expect_status(200);
+    assert!(
+        list.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|t| t["task_id"] == tid.as_str() && t["status"] == "interrupted"),
+        "listed as interrupted: {}",
+        list.text
+    );
+    assert_error(
+        &app.delete(&format!("/api/tasks/{tid}"), &app.admin_token)
+            .await,
+        409,
+        "task_finished",
+    );
+    assert_eq!(file_status(&app, &str_field(&task, "file_id")).await, 404);
+    app.assert_store_empty(Duration::from_secs(5), "after the restart")
+        .await;
+
+    let retried = retry_task(&app, &old).await;
+    assert_ne!(
+        retried["instance"], old["instance"],
+        "run by the new process"
+    );
+    let rid = str_field(&retried, "task_id");
+    let done = wait_task_done(&app, &rid).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["bytes_received"], FILE_SIZE);
+    let file = app.get_file(&str_field(&retried, "file_id")).await;
+    assert_eq!(file["name"], "resumed.bin");
+    assert_eq!(file["sha256"], gen_sha256(FILE_SEED, FILE_SIZE).as_str());
+    assert_file_content(&app, &str_field(&retried, "file_id"), FILE_SEED, FILE_SIZE).await;
+    assert_not_retryable(&app, &done).await;
+    assert_eq!(get_task(&app, &tid).await["status"], "interrupted");
+    assert_eq!(app.list_files("").await["total"], 1);
+    assert_eq!(
+        upstream.hits(),
+        ["/once-slow/restart", "/once-slow/restart"]
+    );
+}
+
+/// Two instances on one PostgreSQL database: an import started on A is listed and watched on
+/// B, cancelled through B (A's fetch stops within about a second), and when A is killed mid-
+/// import B shows it interrupted within the stale window and retries it. Skipped on SQLite.
+#[tokio::test]
+async fn tasks_are_shared_by_the_instances_of_one_database() {
+    if !is_postgres() {
+        eprintln!(
+            "note: tasks_are_shared_by_the_instances_of_one_database skipped: it needs a shared database (SWITCHBOARD_TEST_DB=postgres)"
+        );
+        return;
+    }
+    let upstream = Upstream::start().await;
+    let stale = STALE_SECS.to_string();
+    let mut a = TestApp::spawn_with(
+        &["--import-allow-private"],
+        &[("SWITCHBOARD_TASK_STALE_SECS", &stale)],
+    )
+    .await;
+    let b = a.spawn_peer(&[]).await;
+    let (mut watch, _) = b.ws(&b.admin_token, "watch@B").await;
+
+    // Started on A, listed and watched on B.
+    let task = start_import(
+        &a,
+        &json!({"url": upstream.url("/slow"), "name": "never.bin"}),
+    )
+    .await;
+    let tid = str_field(&task, "task_id");
+    let fid = str_field(&task, "file_id");
+    let a_instance = task["instance"].clone();
+    let tid_value = json!(tid);
+    ws_until(
+        &mut watch,
+        EVENT_WAIT,
+        "download.started on B",
+        event_is("download.started", "download_id", &tid_value),
+    )
+    .await;
+    let first = wait_task_receiving(&b, &tid).await;
+    assert_eq!(first["instance"], a_instance, "{first}");
+    assert_eq!(first["bytes_total"], SLOW_SIZE);
+    let before = first["bytes_received"].as_u64().unwrap_or_default();
+    let progressed = poll_until(Duration::from_secs(10), || async {
+        get_task(&b, &tid).await["bytes_received"].as_u64() > Some(before)
+    })
+    .await;
+    assert!(progressed, "B sees A's progress");
+    let list = b.get("/api/tasks", &b.admin_token).await;
+    list.expect_status(200);
+    assert!(
+        list.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|t| t["task_id"] == tid.as_str() && t["status"] == "running"),
+        "B lists A's running task: {}",
+        list.text
+    );
+
+    // Cancelled through B: A's fetch stops.
+    let asked = Instant::now();
+    b.delete(&format!("/api/tasks/{tid}"), &b.admin_token)
+        .await
+        .expect_status(204);
+    let stopped = poll_until(Duration::from_secs(10), || async {
+        upstream.slow_dropped.load(Ordering::SeqCst)
+    })
+    .await;
+    let took = asked.elapsed();
+    assert!(stopped, "a cancel through B must stop A's fetch");
+    eprintln!("cancel through B stopped A's fetch after {took:?}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "A's fetch should stop within about a second of the cancel through B, took {took:?}"
+    );
+    let (_, aborted) = ws_until(
+        &mut watch,
+        EVENT_WAIT,
+        "download.aborted on B",
+        event_is("download.aborted", "download_id", &tid_value),
+    )
+    .await;
+    assert_eq!(aborted["data"]["reason"], "cancelled", "{aborted}");
+    for app in [&a, &b] {
+        assert_eq!(wait_task_done(app, &tid).await["status"], "cancelled");
+        assert_eq!(file_status(app, &fid).await, 404, "file never appears");
+    }
+    a.assert_store_empty(Duration::from_secs(5), "A after the cancel through B")
+        .await;
+    a.delete(&format!("/api/tasks/{tid}"), &a.admin_token)
+        .await
+        .expect_status(204);
+
+    // A killed mid-import: B shows the task interrupted within the stale window.
+    let url = upstream.url("/once-slow/peer");
+    let task = start_import(&a, &json!({"url": url, "name": "peer.bin"})).await;
+    let tid = str_field(&task, "task_id");
+    wait_task_receiving(&b, &tid).await;
+    a.stop_with_signal("KILL").await;
+    let killed = Instant::now();
+    let last = std::cell::RefCell::new(Value::Null);
+    let interrupted = poll_until(Duration::from_secs(STALE_SECS + 5), || async {
+        let task = get_task(&b, &tid).await;
+        let ok = task["status"] == "interrupted";
+        *last.borrow_mut() = task;
+        ok
+    })
+    .await;
+    let took = killed.elapsed();
+    let old = last.into_inner();
+    assert!(
+        interrupted,
+        "B shows the dead instance's task interrupted: {old}"
+    );
+    eprintln!("B showed A's task interrupted {took:?} after the kill");
+    assert!(
+        took <= Duration::from_secs(STALE_SECS + 2),
+        "within the {STALE_SECS} s stale window (plus a heartbeat), took {took:?}"
+    );
+    assert_eq!(old["instance"], a_instance);
+    assert_error(
+        &b.delete(&format!("/api/tasks/{tid}"), &b.admin_token).await,
+        409,
+        "task_finished",
+    );
+    let a_tmp = a.tmp_files();
+    assert!(
+        !a_tmp.is_empty(),
+        "the killed fetch left its temp file in A's data dir"
+    );
+
+    // Retried through B: B runs it to the end; A's temp file is A's to clean.
+    let retried = retry_task(&b, &old).await;
+    assert_ne!(retried["instance"], a_instance, "run by B");
+    let done = wait_task_done(&b, &str_field(&retried, "task_id")).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let file = b.get_file(&str_field(&retried, "file_id")).await;
+    assert_eq!(file["sha256"], gen_sha256(FILE_SEED, FILE_SIZE).as_str());
+    assert_eq!(file["name"], "peer.bin");
+    assert_file_content(&b, &str_field(&retried, "file_id"), FILE_SEED, FILE_SIZE).await;
+    assert_eq!(a.tmp_files(), a_tmp, "B never touches A's temp files");
+    b.assert_tmp_empty(Duration::from_secs(5), "B after the retry")
+        .await;
 }

@@ -5,4 +5,5 @@ pub mod event;
 pub mod file;
 pub mod session;
 pub mod share_link;
+pub mod task;
 pub mod user;

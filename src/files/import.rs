@@ -1,4 +1,4 @@
-//! URL imports (docs/API.md §5, "Import"): the server downloads a URL into the store as
+//! URL imports (docs/API.md §5.6): the server downloads a URL into the store as
 //! a background task, reporting progress like a download (`via: "import"`).
 //!
 //! A task is accepted (202) only after its URL passed validation and, unless
@@ -9,17 +9,11 @@
 //! `cancelled`. Nothing is left behind by a failed or cancelled task: the temp file goes with its
 //! writer, and the object is only published once the whole body is in.
 //!
-//! The registry the tasks are listed in is `tasks`; a restart forgets them (a running import is
-//! then simply lost; its temp file is removed at the next start).
+//! Tasks are rows of the `tasks` table, written by [`super::tasks`]; this instance runs the ones
+//! it accepted. If it dies, they end `interrupted` (the temp file of a fetch it was running stays
+//! in its own data dir until it starts again) and can be retried: a new task for the same URL.
 
-use std::{
-    collections::BTreeMap,
-    error::Error as StdError,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::{collections::BTreeMap, error::Error as StdError, sync::atomic::Ordering};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -27,13 +21,12 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use reqwest::{Response, Url};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::{
     naming,
     service::{self, Limits, NewFile},
     ssrf,
-    tasks::{Status, TaskEntry, TaskSnapshot, TaskState},
+    tasks::{Local, NewTask, Running, Status, TaskSnapshot},
     transfer::{Transfer, Via},
 };
 use crate::{
@@ -93,36 +86,49 @@ struct Fetched {
     head: Vec<u8>,
 }
 
-/// Validates the request, applies the address policy, registers the task and starts it.
+/// Validates the request, applies the address policy, records the task and starts it.
 pub async fn start(
     state: &AppState,
     actor: &Principal,
     request: ImportRequest,
 ) -> Result<TaskSnapshot> {
+    start_task(state, actor, request, None).await
+}
+
+/// Starts a new import of a failed, cancelled or interrupted task's URL, with its name and
+/// limits (validated again: an `expires_at` now past is refused).
+pub async fn retry(state: &AppState, actor: &Principal, task_id: &str) -> Result<TaskSnapshot> {
+    let source = state.imports().retry_source(task_id).await?;
+    let request = ImportRequest {
+        url: source.url,
+        name: source.name,
+        expires_at: source.expires_at,
+        max_downloads: source.max_downloads,
+    };
+    start_task(state, actor, request, Some(task_id.to_owned())).await
+}
+
+async fn start_task(
+    state: &AppState,
+    actor: &Principal,
+    request: ImportRequest,
+    retry_of: Option<String>,
+) -> Result<TaskSnapshot> {
     let spec = validate(&request)?;
     if !state.imports().allow_private {
         ssrf::check_url(&spec.url).await?;
     }
-    let task = Arc::new(TaskEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        file_id: uuid::Uuid::now_v7().to_string(),
+    let new = NewTask {
         shown_url: shown_url(&request.url, &spec.url),
-        created_at: Utc::now(),
+        source_url: request.url,
+        name: spec.name.clone(),
+        expires_at: spec.limits.expires_at,
+        max_downloads: spec.limits.max_downloads,
         created_by: actor.user_id.clone(),
-        cancel: CancellationToken::new(),
-        bytes_received: AtomicU64::new(0),
-        state: Mutex::new(TaskState {
-            status: Status::Queued,
-            name: spec.name.clone(),
-            bytes_total: None,
-            error: None,
-            storing: false,
-            finished_at: None,
-        }),
-    });
-    state.imports().register(task.clone());
-    let snapshot = task.snapshot();
-    tokio::spawn(run(state.clone(), task, actor.clone(), spec));
+        retry_of,
+    };
+    let (snapshot, running) = state.imports().insert(new).await?;
+    tokio::spawn(run(state.clone(), running, actor.clone(), spec));
     Ok(snapshot)
 }
 
@@ -196,29 +202,50 @@ fn shown_url(raw: &str, url: &Url) -> String {
     shown.to_string()
 }
 
-/// The life of one task after it was accepted.
-async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec) {
+/// The life of one task after it was accepted. `running` keeps it registered (and its heartbeat
+/// going) until the end.
+async fn run(state: AppState, running: Running, actor: Principal, spec: Spec) {
+    let task = &*running.local;
+    let imports = state.imports();
     let permit = tokio::select! {
         biased;
         () = task.cancel.cancelled() => return,
-        permit = state.imports().permits.acquire() => permit,
+        permit = imports.permits.acquire() => permit,
     };
     // The semaphore is never closed; if it were, there would be no permit to wait for.
     let Ok(_permit) = permit else {
-        task.finish(Status::Failed, Some("imports are shutting down".into()));
+        imports
+            .finish(
+                task,
+                Status::Failed,
+                Some("imports are shutting down".into()),
+            )
+            .await;
         return;
     };
-    if !task.start_running() {
-        return;
+    match imports.mark_running(task).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(error = %e, task = %task.id, "could not start an import");
+            imports
+                .finish(
+                    task,
+                    Status::Failed,
+                    Some("could not start the import".into()),
+                )
+                .await;
+            return;
+        }
     }
     // Lives outside the cancellable fetch so that a cancel or timeout can still end it with
     // the right `download.aborted` reason.
     let mut transfer: Option<Transfer> = None;
-    let timeout = state.imports().timeout;
+    let timeout = imports.timeout;
     let fetched = tokio::select! {
         biased;
         () = task.cancel.cancelled() => Err(Failure::Cancelled),
-        r = tokio::time::timeout(timeout, fetch(&state, &task, &actor, &spec, &mut transfer)) => {
+        r = tokio::time::timeout(timeout, fetch(&state, task, &actor, &spec, &mut transfer)) => {
             r.unwrap_or_else(|_| {
                 Err(Failure::Failed(format!("timed out after {} s", timeout.as_secs())))
             })
@@ -226,14 +253,15 @@ async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec
     };
     let outcome = match fetched {
         // Storing is quick and must not be cut in half, so it is not cancellable.
-        Ok(body) if task.begin_storing() => {
-            store(&state, &task, &actor, spec.limits, body, &mut transfer).await
-        }
-        Ok(_) => Err(Failure::Cancelled),
+        Ok(body) => match imports.begin_storing(task).await {
+            Ok(true) => store(&state, task, &actor, spec.limits, body, &mut transfer).await,
+            Ok(false) => Err(Failure::Cancelled),
+            Err(e) => Err(store_failure(e)),
+        },
         Err(f) => Err(f),
     };
     match outcome {
-        Ok(()) => task.finish(Status::Completed, None),
+        Ok(()) => imports.finish(task, Status::Completed, None).await,
         Err(failure) => {
             if let Some(t) = transfer.take() {
                 t.abort(failure.reason());
@@ -242,7 +270,7 @@ async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec
                 Failure::Cancelled => (Status::Cancelled, None),
                 Failure::TooLarge(e) | Failure::Failed(e) => (Status::Failed, Some(e)),
             };
-            task.finish(status, error);
+            imports.finish(task, status, error).await;
         }
     }
 }
@@ -251,7 +279,7 @@ async fn run(state: AppState, task: Arc<TaskEntry>, actor: Principal, spec: Spec
 /// transfer (`download.started`) once the upstream has answered.
 async fn fetch(
     state: &AppState,
-    task: &TaskEntry,
+    task: &Local,
     actor: &Principal,
     spec: &Spec,
     transfer: &mut Option<Transfer>,
@@ -274,7 +302,15 @@ async fn fetch(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    task.response_arrived(&name, bytes_total);
+    // The name and length are shown in the task; failing to record them is not worth the
+    // download.
+    if let Err(e) = state
+        .imports()
+        .response_arrived(task, &name, bytes_total)
+        .await
+    {
+        tracing::warn!(error = %e, task = %task.id, "could not record an import's response");
+    }
     let transfer = transfer.insert(Transfer::download(
         state.realtime(),
         task.id.clone(),
@@ -358,7 +394,7 @@ fn describe(err: &reqwest::Error) -> String {
 /// `download.completed` in one transaction. If the row cannot be written, the bytes go again.
 async fn store(
     state: &AppState,
-    task: &TaskEntry,
+    task: &Local,
     actor: &Principal,
     limits: Limits,
     body: Fetched,

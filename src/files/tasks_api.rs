@@ -1,6 +1,7 @@
 //! `POST /api/files/import` and `/api/tasks`: thin handlers over [`super::import`].
 //!
-//! Tasks are kept in memory by the instance that accepted them (see [`super::import`]).
+//! Tasks are rows shared by every instance (see [`super::tasks`]): any instance lists, cancels
+//! and retries them.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -50,6 +51,8 @@ pub enum TaskStatus {
     Completed,
     Failed,
     Cancelled,
+    /// The server running it stopped (crashed or was killed) before it finished.
+    Interrupted,
 }
 
 impl From<Status> for TaskStatus {
@@ -60,6 +63,7 @@ impl From<Status> for TaskStatus {
             Status::Completed => Self::Completed,
             Status::Failed => Self::Failed,
             Status::Cancelled => Self::Cancelled,
+            Status::Interrupted => Self::Interrupted,
         }
     }
 }
@@ -88,6 +92,13 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     /// Id of the user who started it.
     pub created_by: String,
+    /// When the task last changed (status or progress; progress is recorded once a second).
+    pub updated_at: DateTime<Utc>,
+    /// Id of the server process running it (changes at every start of that server).
+    pub instance: String,
+    /// The task this one retries.
+    #[oai(nullable)]
+    pub retry_of: Option<String>,
 }
 
 impl From<TaskSnapshot> for Task {
@@ -104,6 +115,9 @@ impl From<TaskSnapshot> for Task {
             error: t.error,
             created_at: t.created_at,
             created_by: t.created_by,
+            updated_at: t.updated_at,
+            instance: t.instance,
+            retry_of: t.retry_of,
         }
     }
 }
@@ -120,6 +134,13 @@ pub struct TaskPage {
 #[derive(ApiResponse)]
 pub enum ImportResponse {
     /// Accepted; the import runs in the background. `Location` is the task's URL.
+    #[oai(status = 202)]
+    Accepted(Json<Task>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum RetryResponse {
+    /// Accepted: a new task imports the same URL. `Location` is its URL.
     #[oai(status = 202)]
     Accepted(Json<Task>, #[oai(header = "Location")] String),
 }
@@ -168,8 +189,8 @@ impl TasksApi {
 
     /// List tasks
     ///
-    /// This instance's tasks, newest first: queued and running ones, and finished ones for
-    /// 10 minutes (at most 200 of those).
+    /// Every instance's tasks, newest first: queued and running ones, and finished ones for
+    /// 10 minutes (at most 200 of those). A task whose server stopped is `interrupted`.
     #[oai(
         path = "/tasks",
         method = "get",
@@ -184,7 +205,7 @@ impl TasksApi {
         per_page: Query<Option<u64>>,
     ) -> ApiResult<Json<TaskPage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
-        let (items, total) = state.imports().list(paging);
+        let (items, total) = state.imports().list(paging).await?;
         Ok(Json(TaskPage {
             items: items.into_iter().map(Task::from).collect(),
             total,
@@ -206,15 +227,15 @@ impl TasksApi {
         _auth: BearerAuth,
         id: Path<String>,
     ) -> ApiResult<Json<Task>> {
-        Ok(Json(state.imports().get(&id)?.into()))
+        Ok(Json(state.imports().get(&id).await?.into()))
     }
 
     /// Cancel a task (admin)
     ///
-    /// Stops a queued or running import; its file never appears. Cancelling a cancelled task
-    /// again is a no-op (204). A task that has completed or failed — or has finished
-    /// downloading and is storing the file — cannot be cancelled: 409 `task_finished` (delete
-    /// the file instead).
+    /// Stops a queued or running import, whichever server runs it (within about a second); its
+    /// file never appears. Cancelling a cancelled task again is a no-op (204). A task that has
+    /// completed, failed or was interrupted — or has finished downloading and is storing the
+    /// file — cannot be cancelled: 409 `task_finished` (delete the file instead).
     #[oai(
         path = "/tasks/:id",
         method = "delete",
@@ -228,7 +249,31 @@ impl TasksApi {
         id: Path<String>,
     ) -> ApiResult<CancelResponse> {
         auth.0.require_admin()?;
-        state.imports().cancel(&id)?;
+        state.imports().cancel(&id).await?;
         Ok(CancelResponse::Cancelled)
+    }
+
+    /// Retry a task (admin)
+    ///
+    /// Starts a new import of a `failed`, `cancelled` or `interrupted` task's URL, with its name
+    /// and the file's `expires_at` and `max_downloads` (checked again, as for a new import):
+    /// 202 with the new task, whose `retry_of` is this one. Any other status: 409
+    /// `task_not_retryable`.
+    #[oai(
+        path = "/tasks/:id/retry",
+        method = "post",
+        operation_id = "retry_task",
+        tag = "ApiTags::Tasks"
+    )]
+    async fn retry(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<RetryResponse> {
+        auth.0.require_admin()?;
+        let task = import::retry(&state, &auth.0, &id).await?;
+        let location = format!("/api/tasks/{}", task.task_id);
+        Ok(RetryResponse::Accepted(Json(task.into()), location))
     }
 }
