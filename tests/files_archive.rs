@@ -749,6 +749,8 @@ async fn a_file_over_4_gib_is_archived_with_zip64() {
     let response = start_archive(&app, &json!({"ids": [id_of(&huge), small.id()]})).await;
     let len = save(&[], response.bytes_stream(), &path).await;
     assert!(len > size, "{len}");
+    app.wait_download_count(&id_of(&huge), 1, Duration::from_secs(10))
+        .await;
     assert!(
         has_zip64_end(&path),
         "an archive over 4 GiB has ZIP64 end records"
@@ -769,8 +771,6 @@ async fn a_file_over_4_gib_is_archived_with_zip64() {
         std::fs::read(out.join("after.txt")).expect("after.txt"),
         small.bytes
     );
-    app.wait_download_count(&id_of(&huge), 1, Duration::from_secs(10))
-        .await;
 }
 
 fn sha256_of_file(path: &Path) -> (u64, String) {
