@@ -400,6 +400,88 @@ async fn client_leaving_mid_archive_counts_nothing_and_frees_the_slots() {
 }
 
 #[tokio::test]
+async fn a_limit_reached_while_streaming_counts_no_file_of_the_archive() {
+    let app = TestApp::spawn().await;
+    let other = upload(&app, "other.txt", b"counted only with the rest".to_vec()).await;
+    let big = upload(&app, "big.bin", gen_bytes(0x1A5, 24 * MIB as usize)).await;
+    let ids = vec![other.id(), big.id()];
+    let (mut ws, _) = app.ws(&app.admin_token, "limit").await;
+
+    let response = start_archive(&app, &json!({"ids": ids})).await;
+    let mut stream = response.bytes_stream();
+    let mut got = read_at_least(&mut stream, MIB as usize).await;
+
+    // Meanwhile big.bin is downloaded on its own and then limited to that one download.
+    let single = app
+        .download(
+            Method::GET,
+            &format!("/api/files/{}/download", big.id()),
+            Some(&app.admin_token),
+            &[],
+        )
+        .await;
+    single.expect_status(200);
+    app.wait_download_count(&big.id(), 1, Duration::from_secs(10))
+        .await;
+    app.patch(
+        &format!("/api/files/{}", big.id()),
+        &app.admin_token,
+        &json!({"max_downloads": 1}),
+    )
+    .await
+    .expect_status(200);
+
+    // The archive then ends with an error instead of its central directory.
+    let mut failed = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => got.extend_from_slice(&c),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the archive must not end cleanly");
+    assert!(
+        !got[got.len().saturating_sub(64)..]
+            .windows(4)
+            .any(|w| w == b"PK\x05\x06"),
+        "no end of central directory was sent"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partial = dir.path().join("partial.zip");
+    std::fs::write(&partial, &got).expect("write");
+    let tested = unzip(&["-t", partial.to_str().expect("utf-8")]);
+    assert!(!tested.status.success(), "unzip must refuse a cut archive");
+
+    // Neither file counted by the archive; both of its downloads end as limit_reached.
+    let mut reasons = HashMap::new();
+    let mut archive_ids = Vec::new();
+    while reasons.len() < 2 {
+        let f = ws.next_json_within(EVENT_WAIT, "download.aborted").await;
+        match f["type"].as_str() {
+            // The archive's two entries started before the single download did.
+            Some("download.started") if archive_ids.len() < 2 => {
+                archive_ids.push(f["data"]["download_id"].clone());
+            }
+            Some("download.aborted") => {
+                assert!(archive_ids.contains(&f["data"]["download_id"]), "{f}");
+                reasons.insert(
+                    str_field(&f["data"], "file_id"),
+                    f["data"]["reason"].clone(),
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(reasons[&other.id()], "limit_reached");
+    assert_eq!(reasons[&big.id()], "limit_reached");
+    assert_eq!(counts(&app, &ids).await, vec![0, 1]);
+    assert!(completed_events_for(&app, &other.id()).await.is_empty());
+}
+
+#[tokio::test]
 async fn bad_requests_are_refused_before_any_byte() {
     let app = TestApp::spawn().await;
     let a = upload(&app, "a.txt", b"a".to_vec()).await;
@@ -789,4 +871,62 @@ fn sha256_of_file(path: &Path) -> (u64, String) {
         len += n as u64;
     }
     (len, hex::encode(hasher.finalize()))
+}
+
+// ============================================================================= OpenAPI
+
+#[tokio::test]
+async fn archive_operations_are_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let resp = app.get_anon("/api/openapi.json").await;
+    resp.expect_status(200);
+    let doc = &resp.body;
+    let paths = doc["paths"].as_object().expect("paths");
+    let op = |path: &str, method: &str| -> &Value {
+        let found = paths
+            .iter()
+            .find(|(p, _)| p.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} missing from {:?}", paths.keys()));
+        let op = &found.1[method];
+        assert!(op.is_object(), "{method} {path}: {}", found.1);
+        op
+    };
+    let archive = op("/files/archive", "post");
+    assert_eq!(archive["operationId"], "download_archive");
+    assert!(archive["security"].is_array(), "bearer auth: {archive}");
+    let body_types = archive["requestBody"]["content"]
+        .as_object()
+        .expect("request body content");
+    assert!(
+        body_types.keys().any(|k| k.starts_with("application/json")),
+        "{archive}"
+    );
+    let ok = &archive["responses"]["200"];
+    assert_eq!(
+        ok["content"]["application/zip"]["schema"]["format"], "binary",
+        "{ok}"
+    );
+    let headers = ok["headers"].as_object().expect("headers");
+    assert!(
+        headers
+            .keys()
+            .any(|h| h.eq_ignore_ascii_case("content-disposition")),
+        "{ok}"
+    );
+    for status in ["400", "401", "404", "410", "422", "429"] {
+        assert!(
+            archive["responses"][status].is_object(),
+            "POST /files/archive documents {status}"
+        );
+    }
+    let url = op("/files/archive-url", "post");
+    assert_eq!(url["operationId"], "create_archive_url");
+    assert!(url["security"].is_array(), "bearer auth: {url}");
+    let ticket = op("/archives/{ticket}", "get");
+    assert_eq!(ticket["operationId"], "download_archive_with_ticket");
+    assert!(
+        ticket["responses"]["200"]["content"]["application/zip"].is_object(),
+        "{ticket}"
+    );
+    assert!(ticket["responses"]["401"].is_object(), "{ticket}");
 }
