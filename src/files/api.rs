@@ -9,8 +9,12 @@ use poem_openapi::{
 };
 
 use super::{
+    archive::{self, Bundle, Selection},
     download::{self, Conditions, Outcome, Source},
-    dto::{CreateLinkRequest, DownloadUrl, File, FilePage, Link, LinkPage, UpdateFileRequest},
+    dto::{
+        ArchiveRequest, ArchiveUrl, CreateLinkRequest, DownloadUrl, File, FilePage, Link, LinkPage,
+        UpdateFileRequest,
+    },
     service::{self, FileChanges, Limits, ListQuery},
     upload::{self, MultipartUpload},
 };
@@ -135,6 +139,57 @@ pub enum DownloadResponse {
 
 /// Downloads are counted, so shared caches must not answer for us.
 const CACHE_CONTROL: &str = "private, no-cache";
+
+/// A ZIP archive's bytes, streamed as they are built.
+pub struct ZipBytes(pub Body);
+
+impl Payload for ZipBytes {
+    const CONTENT_TYPE: &'static str = "application/zip";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }))
+    }
+}
+
+impl IntoResponse for ZipBytes {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .body(self.0)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ArchiveResponse {
+    /// The archive, built while it is sent (so no `Content-Length`).
+    #[oai(status = 200)]
+    Ok(
+        ZipBytes,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+impl From<Bundle> for ArchiveResponse {
+    fn from(b: Bundle) -> Self {
+        Self::Ok(ZipBytes(b.body), b.disposition, CACHE_CONTROL.to_owned())
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ArchiveUrlResponse {
+    /// A URL valid for a short while.
+    #[oai(status = 200)]
+    Ok(Json<ArchiveUrl>),
+}
+
+fn selection(body: ArchiveRequest) -> crate::error::Result<Selection> {
+    let ids = body.ids.into_iter().map(|id| id.into_inner()).collect();
+    Selection::parse(ids, body.name.as_deref())
+}
 
 impl From<Outcome> for DownloadResponse {
     fn from(o: Outcome) -> Self {
@@ -448,6 +503,70 @@ impl FilesApi {
         req: &Request,
     ) -> ApiResult<DownloadResponse> {
         self.download_ticket(state, ticket, req).await
+    }
+
+    /// Download several files as one ZIP archive
+    ///
+    /// `{ids, name?}`: 1 to 1000 distinct file ids. Every file is checked before the first byte
+    /// (unknown → 404, expired or exhausted → 410, limited and all in flight → 429); then the
+    /// archive streams with constant memory (stored entries, data descriptors, ZIP64 only when
+    /// needed; names sanitised and made unique). Each file counts as one download, all of them
+    /// only once the archive's last byte is sent.
+    #[oai(
+        path = "/files/archive",
+        method = "post",
+        operation_id = "download_archive"
+    )]
+    async fn archive(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ArchiveRequest>,
+    ) -> ApiResult<ArchiveResponse> {
+        let bundle = archive::open(&state, &auth.0, selection(body.0)?).await?;
+        Ok(bundle.into())
+    }
+
+    /// Get a short-lived ZIP archive URL
+    ///
+    /// The same body and checks as `POST /files/archive`; the URL streams that archive with a
+    /// plain GET for two minutes, as the calling user, until that session ends.
+    #[oai(
+        path = "/files/archive-url",
+        method = "post",
+        operation_id = "create_archive_url"
+    )]
+    async fn archive_url(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ArchiveRequest>,
+        req: &Request,
+    ) -> ApiResult<ArchiveUrlResponse> {
+        let selection = selection(body.0)?;
+        let (ticket, expires_at) = archive::issue_ticket(&state, &auth.0, &selection).await?;
+        Ok(ArchiveUrlResponse::Ok(Json(ArchiveUrl {
+            url: format!("{}/api/archives/{ticket}", public_base(&state, req)),
+            expires_at,
+        })))
+    }
+
+    /// Download a ZIP archive with its URL (no `Authorization` header)
+    ///
+    /// The ticket from `POST /files/archive-url`; the same archive and counting as
+    /// `POST /files/archive`. An expired ticket, another kind of ticket or an ended session → 401.
+    #[oai(
+        path = "/archives/:ticket",
+        method = "get",
+        operation_id = "download_archive_with_ticket"
+    )]
+    async fn archive_ticket(
+        &self,
+        state: Data<&AppState>,
+        ticket: Path<String>,
+    ) -> ApiResult<ArchiveResponse> {
+        let (user, selection) = archive::redeem_ticket(&state, &ticket).await?;
+        Ok(archive::open(&state, &user, selection).await?.into())
     }
 
     /// Create a share link (admin)

@@ -139,3 +139,23 @@ pub struct DownloadUrl {
     pub url: String,
     pub expires_at: DateTime<Utc>,
 }
+
+/// Files to bundle into one ZIP archive.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ArchiveRequest {
+    /// File ids, 1 to 1000 and each once; the archive holds them in this order.
+    pub ids: Vec<StrictString>,
+    /// The archive's file name (sanitised; `.zip` appended when missing). Default
+    /// `files-<YYYY-MM-DD>.zip` (UTC).
+    pub name: Option<StrictString>,
+}
+
+/// A short-lived URL that streams one ZIP archive with a plain GET, for browsers.
+#[derive(Debug, Clone, Object)]
+pub struct ArchiveUrl {
+    /// Absolute URL, `…/api/archives/<ticket>`; valid until `expires_at`, and only while the
+    /// session that asked for it is live. It opens this archive and nothing else.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,9 +1,10 @@
 //! Files (docs/API.md §5): uploads streamed to the store (`upload`), downloads with ranges and exact
-//! counting (`download`, `slots`), share links and metadata (`service`), live transfer progress
+//! counting (`download`, `slots`), ZIP bundles of several files streamed on the fly (`archive`), share links and metadata (`service`), live transfer progress
 //! (`transfer`), names and content types (`naming`), URL imports as background tasks (`import`,
 //! their registry in `tasks`, the address policy in `ssrf`), and the HTTP surface (`api`, `tasks_api`).
 
 pub mod api;
+pub mod archive;
 pub mod download;
 pub mod dto;
 pub mod import;

@@ -177,6 +177,20 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<file::Model> {
         .ok_or(Error::NotFound("file"))
 }
 
+/// The files with these ids, in the order given (one query); any unknown id is a 404.
+pub async fn get_many(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<file::Model>> {
+    let mut found: std::collections::HashMap<String, file::Model> = file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect();
+    ids.iter()
+        .map(|id| found.remove(id).ok_or(Error::NotFound("file")))
+        .collect()
+}
+
 /// Inserts the row of a file whose bytes are durable, with its `file.created` event, inside
 /// the caller's write.
 pub async fn insert(
@@ -419,8 +433,43 @@ pub async fn count_download(
     writer: &Writer,
     done: CompletedDownload<'_>,
 ) -> Result<Option<file::Model>> {
+    Ok(count_downloads(writer, std::slice::from_ref(&done))
+        .await?
+        .and_then(|mut counted| counted.pop()))
+}
+
+/// Counts several downloads that complete together (the files of one ZIP bundle) in one
+/// transaction: all of them, or none when any limit or expiry won the race (`Ok(None)`).
+/// Rows are taken in file-id order, so two such transactions never wait on each other in a
+/// cycle. The models come back in that order.
+pub async fn count_downloads(
+    writer: &Writer,
+    done: &[CompletedDownload<'_>],
+) -> Result<Option<Vec<file::Model>>> {
     let now = Utc::now();
+    let mut ordered: Vec<&CompletedDownload<'_>> = done.iter().collect();
+    ordered.sort_by_key(|d| d.file_id);
     let mut w = writer.begin().await?;
+    let mut counted = Vec::with_capacity(done.len());
+    for d in ordered {
+        match count_in(&mut w, d, now).await? {
+            Some(model) => counted.push(model),
+            // Dropping `w` rolls back the ones already counted.
+            None => return Ok(None),
+        }
+    }
+    w.commit().await?;
+    for d in done {
+        slots::released(d.slot);
+    }
+    Ok(Some(counted))
+}
+
+async fn count_in(
+    w: &mut Write<'_>,
+    done: &CompletedDownload<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<file::Model>> {
     let bumped = file::Entity::update_many()
         .col_expr(
             file::Column::DownloadCount,
@@ -433,7 +482,7 @@ pub async fn count_download(
             file::Column::ExpiresAt,
             now,
         ))
-        .exec(&*w)
+        .exec(&**w)
         .await?;
     if bumped.rows_affected == 0 {
         return Ok(None);
@@ -452,13 +501,13 @@ pub async fn count_download(
                 share_link::Column::ExpiresAt,
                 now,
             ))
-            .exec(&*w)
+            .exec(&**w)
             .await?;
         if bumped.rows_affected == 0 {
             return Ok(None);
         }
     }
-    let model = get(&*w, done.file_id).await?;
+    let model = get(&**w, done.file_id).await?;
     let actor = done.actor.map(Actor::from);
     w.event(
         EventType::DownloadCompleted,
@@ -473,9 +522,7 @@ pub async fn count_download(
         File::from(model.clone()).to_json(),
     );
     // In this transaction, so no taker sees the slot free before the count is raised.
-    slots::release_in(&*w, done.slot).await?;
-    w.commit().await?;
-    slots::released(done.slot);
+    slots::release_in(&**w, done.slot).await?;
     Ok(Some(model))
 }
 
