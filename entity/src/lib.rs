@@ -5,4 +5,6 @@ pub mod event;
 pub mod file;
 pub mod session;
 pub mod share_link;
+pub mod upload;
+pub mod upload_part;
 pub mod user;
