@@ -1,4 +1,4 @@
-//! Resumable uploads, tus 1.0.0 (docs/API.md §5.3): discovery, creation (with data), chunked
+//! Resumable uploads, tus 1.0.0 (docs/API.md §5.7): discovery, creation (with data), chunked
 //! round trips, resuming after a dropped connection and after a killed server, offset races,
 //! checksums, limits, termination, expiry, and the upload events on the WebSocket.
 //!

@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn metadata_pairs_decode_and_values_are_optional() {
         let m = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential")
-            .unwrap();
+            .expect("valid metadata");
         assert_eq!(
             m.get("filename").cloned().flatten().as_deref(),
             Some("world_domination_plan.pdf")
@@ -126,7 +126,7 @@ mod tests {
         assert!(parse_metadata("filename !!!").is_err());
         assert!(parse_metadata("a YQ==,a Yg==").is_err());
         assert!(parse_metadata("a YQ== extra").is_err());
-        assert!(parse_metadata("").unwrap().is_empty());
+        assert!(parse_metadata("").expect("empty metadata").is_empty());
     }
 
     #[test]
@@ -134,12 +134,12 @@ mod tests {
         let body = b"hello";
         let sha256 = hex::encode(sha2::Sha256::digest(body));
         let b64 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
-        let c = Checksum::parse(&format!("sha256 {b64}")).unwrap();
+        let c = Checksum::parse(&format!("sha256 {b64}")).expect("sha256");
         assert!(c.matches(&sha256, None));
         assert!(!c.matches(&hex::encode([0u8; 32]), None));
         let sha1 = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(body));
-        let c = Checksum::parse(&format!("sha1 {sha1}")).unwrap();
-        let mut h = c.extra_hasher().unwrap();
+        let c = Checksum::parse(&format!("sha1 {sha1}")).expect("sha1");
+        let mut h = c.extra_hasher().expect("sha1 hasher");
         h.update(body);
         assert!(c.matches(&sha256, Some(h)));
         assert!(Checksum::parse("md5 AAAA").is_err());
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn dates_are_imf_fixdate() {
         let t = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
-            .unwrap()
+            .expect("date")
             .with_timezone(&Utc);
         assert_eq!(http_date(t), "Wed, 02 Dec 2026 10:00:00 GMT");
     }
