@@ -267,7 +267,7 @@ impl Uploads {
             );
             return refused(e, body, content_length).await;
         }
-        let remaining = length - offset;
+        let remaining = length.saturating_sub(offset);
         if content_length.is_some_and(|n| n > remaining) {
             let e = Error::PayloadTooLarge(format!(
                 "the upload has {remaining} bytes left; this request carries more"
