@@ -25,6 +25,7 @@ use crate::{
     secret,
     state::{AppState, ListTotals, Parts, Settings, Throttles},
     storage::Storage,
+    uploads,
     write::Writer,
 };
 
@@ -72,6 +73,15 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         storage.clone(),
         Duration::from_secs(args.file_sweep_interval_secs),
     );
+    uploads::service::spawn_sweeper(
+        uploads::service::Uploads::new(
+            writer.clone(),
+            storage.clone(),
+            args.max_upload_bytes,
+            Duration::from_secs(args.upload_expiry_secs),
+        ),
+        Duration::from_secs(args.file_sweep_interval_secs),
+    );
     Ok(AppState::new(Parts {
         writer,
         jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
@@ -88,6 +98,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
             allowed_origins: origin::normalise_all(&args.allowed_origins),
             cors_origins: origin::normalise_all(&args.cors_origins),
             body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs),
+            upload_expiry: Duration::from_secs(args.upload_expiry_secs),
         },
         storage,
         download_slots: Slots::default(),

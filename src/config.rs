@@ -103,6 +103,8 @@ pub enum LogFormat {
 // Parsed once at start: the size of the serve options' variant costs nothing worth boxing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
+// Parsed once at start; the size of `Serve` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve(ServeArgs),
@@ -212,6 +214,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_FILE_SWEEP_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub file_sweep_interval_secs: u64,
+    /// Seconds an unfinished resumable upload is kept after its last change (`Upload-Expires`).
+    #[arg(long, env = "SWITCHBOARD_UPLOAD_EXPIRY_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_expiry_secs: u64,
     /// Allow URL imports from loopback, private and link-local addresses.
     #[arg(long, env = "SWITCHBOARD_IMPORT_ALLOW_PRIVATE")]
     pub import_allow_private: bool,

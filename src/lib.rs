@@ -31,5 +31,6 @@ mod state;
 mod storage;
 mod strict;
 mod tags;
+mod uploads;
 mod users;
 mod write;

@@ -176,14 +176,21 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        // Uploads are streamed and limited by the upload handler itself.
-        let multipart = req
+        // Uploads (multipart, and tus `application/offset+octet-stream` chunks) are streamed
+        // and limited by the upload handlers themselves.
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.get(..19))
-            .is_some_and(|v| v.eq_ignore_ascii_case("multipart/form-data"));
-        if multipart {
+            .unwrap_or_default();
+        let streamed = ["multipart/form-data", "application/offset+octet-stream"]
+            .iter()
+            .any(|t| {
+                content_type
+                    .get(..t.len())
+                    .is_some_and(|v| v.eq_ignore_ascii_case(t))
+            });
+        if streamed {
             return self.inner.call(req).await;
         }
         let declared = req

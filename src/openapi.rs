@@ -6,15 +6,16 @@ use crate::{
     auth::api::AuthApi,
     files::{api::FilesApi, tasks_api::TasksApi},
     realtime::api::EventsApi,
+    uploads::api::UploadsApi,
     users::api::UsersApi,
 };
 
-pub type Apis = (AuthApi, UsersApi, FilesApi, TasksApi, EventsApi);
+pub type Apis = (AuthApi, UsersApi, FilesApi, UploadsApi, TasksApi, EventsApi);
 
 /// The API service, served under `/api`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi, FilesApi, TasksApi, EventsApi),
+        (AuthApi, UsersApi, FilesApi, UploadsApi, TasksApi, EventsApi),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
     )

@@ -57,6 +57,13 @@ pub fn cors(origins: &[String]) -> Cors {
             "if-none-match",
             "if-range",
             "range",
+            // tus (resumable uploads)
+            "tus-resumable",
+            "upload-length",
+            "upload-offset",
+            "upload-metadata",
+            "upload-checksum",
+            "upload-defer-length",
         ])
         .expose_headers([
             "etag",
@@ -65,6 +72,16 @@ pub fn cors(origins: &[String]) -> Cors {
             "content-disposition",
             "content-range",
             "accept-ranges",
+            "tus-resumable",
+            "tus-version",
+            "tus-extension",
+            "tus-max-size",
+            "tus-checksum-algorithm",
+            "upload-offset",
+            "upload-length",
+            "upload-metadata",
+            "upload-expires",
+            "switchboard-file-id",
         ])
         .max_age(600);
     if !origins.iter().any(|o| o == "*") {

@@ -27,6 +27,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// A request body that stalls this long is answered 408.
     pub body_idle_timeout: Duration,
+    /// How long an unfinished resumable upload lives after its last change.
+    pub upload_expiry: Duration,
 }
 
 /// The failed-login windows: per username and per client address.

@@ -67,7 +67,6 @@ pub struct StagedFile {
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
     pub key: String,
-    #[expect(dead_code, reason = "read by resumable uploads")]
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
@@ -226,7 +225,6 @@ impl Storage {
             .map_err(store_error)
     }
 
-    #[expect(dead_code, reason = "used by resumable uploads")]
     /// Deletes every object under `prefix`; returns how many.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
         let objects = self.list(prefix).await?;
@@ -277,6 +275,15 @@ impl Storage {
             }
             GetResultPayload::Stream(s) => Ok(s.map_err(io::Error::other).boxed()),
         }
+    }
+
+    /// Copies an object, replacing `to`: a hard link and a rename on the local store, a
+    /// server-side copy on a remote one (S3 copies objects up to 5 GiB so).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        self.store
+            .copy(&Path::from(from), &Path::from(to))
+            .await
+            .map_err(store_error)
     }
 }
 

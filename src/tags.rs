@@ -15,4 +15,6 @@ pub enum ApiTags {
     Events,
     /// Background tasks such as URL imports (cancelling needs the admin role).
     Tasks,
+    /// Resumable uploads (tus 1.0.0); creating and changing them needs the admin role.
+    Uploads,
 }

@@ -1866,13 +1866,14 @@ async fn websocket_shows_upload_and_download_event_sequences() {
     assert_ephemeral(
         started,
         "upload.started",
-        &["upload_id", "file_id", "name", "bytes_total"],
+        &["upload_id", "file_id", "name", "bytes_total", "range_start"],
     );
     let upload_id = started["data"]["upload_id"].clone();
     assert!(upload_id.is_string(), "{started}");
     assert_eq!(
         started["data"],
-        json!({"upload_id": upload_id, "file_id": id, "name": "events.bin", "bytes_total": len}),
+        json!({"upload_id": upload_id, "file_id": id, "name": "events.bin", "bytes_total": len,
+               "range_start": 0}),
         "upload.started data"
     );
     let progress = &before[1..];

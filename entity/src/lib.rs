@@ -6,4 +6,6 @@ pub mod file;
 pub mod session;
 pub mod share_link;
 pub mod task;
+pub mod upload;
+pub mod upload_part;
 pub mod user;

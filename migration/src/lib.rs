@@ -8,6 +8,7 @@ mod m20261122_000003_files;
 mod m20261122_000004_download_slots;
 mod m20261201_000005_list_indexes;
 mod m20261202_000006_event_filter_indexes;
+mod m20261202_000007_uploads;
 mod m20261202_000008_tasks;
 
 /// The ordered list of migrations.
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_download_slots::Migration),
             Box::new(m20261201_000005_list_indexes::Migration),
             Box::new(m20261202_000006_event_filter_indexes::Migration),
+            Box::new(m20261202_000007_uploads::Migration),
             Box::new(m20261202_000008_tasks::Migration),
         ]
     }

@@ -94,11 +94,27 @@ impl Transfer {
         actor: Option<Actor>,
         bytes_total: Option<u64>,
     ) -> Self {
-        let t = Self::new(realtime, Direction::Upload, id, file_id, actor, bytes_total);
+        Self::upload_from(realtime, id, file_id, name, actor, bytes_total, 0)
+    }
+
+    /// Publishes `upload.started` for an upload that already holds `range_start` bytes (a
+    /// resumed one); progress then counts the whole upload.
+    pub fn upload_from(
+        realtime: &Realtime,
+        id: String,
+        file_id: &str,
+        name: Option<&str>,
+        actor: Option<Actor>,
+        bytes_total: Option<u64>,
+        range_start: u64,
+    ) -> Self {
+        let mut t = Self::new(realtime, Direction::Upload, id, file_id, actor, bytes_total);
+        t.bytes = range_start;
+        t.last_report_bytes = range_start;
         t.publish(
             EventType::UploadStarted,
             json!({"upload_id": t.id, "file_id": t.file_id, "name": name,
-                   "bytes_total": bytes_total}),
+                   "bytes_total": bytes_total, "range_start": range_start}),
         );
         t
     }
@@ -185,6 +201,17 @@ impl Transfer {
             tokio::time::sleep(wait).await;
             self.report(Instant::now());
         });
+    }
+
+    /// A resumable upload's request ended short of the end with `stored` bytes kept:
+    /// `upload.paused` instead of `upload.aborted`, since the client can go on from there.
+    pub fn pause(mut self, stored: u64) {
+        self.ended = true;
+        self.publish(
+            EventType::UploadPaused,
+            json!({"upload_id": self.id, "file_id": self.file_id, "bytes_sent": stored,
+                   "bytes_total": self.bytes_total}),
+        );
     }
 
     /// Ends the transfer with `*.aborted` and `reason`.

@@ -261,15 +261,17 @@ struct Received {
     writer: crate::storage::TempWriter,
 }
 
+/// The optional text fields of an upload (also `Upload-Metadata` of a resumable one).
 #[derive(Default)]
-struct Fields {
-    name: Option<String>,
-    expires_at: Option<String>,
-    max_downloads: Option<String>,
+pub struct Fields {
+    pub name: Option<String>,
+    pub expires_at: Option<String>,
+    pub max_downloads: Option<String>,
 }
 
 impl Fields {
-    fn limits(&self) -> Result<Limits> {
+    /// Parses `expires_at` and `max_downloads` (every problem at once); not yet validated.
+    pub fn limits(&self) -> Result<Limits> {
         let mut problems = std::collections::BTreeMap::new();
         let expires_at = self
             .expires_at
@@ -323,7 +325,7 @@ async fn text(field: &mut multer::Field<'_>) -> Result<String> {
     })
 }
 
-fn too_large(max: u64) -> Error {
+pub fn too_large(max: u64) -> Error {
     Error::PayloadTooLarge(format!(
         "the file is larger than the {max}-byte upload limit"
     ))

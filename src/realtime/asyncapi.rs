@@ -82,7 +82,7 @@ fn data_schema(kind: EventType) -> Value {
         "bytes_sent": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]},
         "reason": {"type": "string",
                    "enum": ["client_gone", "limit_reached", "failed", "cancelled", "too_large",
-                            "rejected"]}
+                            "rejected", "expired"]}
     });
     match kind {
         EventType::UserCreated | EventType::UserUpdated => {
@@ -113,11 +113,23 @@ fn data_schema(kind: EventType) -> Value {
             json!({
                 "name": {"type": ["string", "null"]},
                 "bytes_total": {"type": ["integer", "null"],
-                                "description": "the request's Content-Length"}
+                                "description": "the request's Content-Length; for a resumable \
+                                                upload its Upload-Length"},
+                "range_start": {"type": "integer",
+                                "description": "bytes already stored when this request began \
+                                                (a resumed upload's offset; else 0)"}
             }),
         ),
         EventType::UploadProgress => transfer_schema("upload_id", progress),
         EventType::UploadAborted => transfer_schema("upload_id", aborted),
+        EventType::UploadPaused => transfer_schema(
+            "upload_id",
+            json!({
+                "bytes_sent": {"type": "integer",
+                               "description": "bytes stored so far: the offset to resume from"},
+                "bytes_total": {"type": ["integer", "null"]}
+            }),
+        ),
         EventType::PresenceJoined | EventType::PresenceLeft => presence,
         EventType::UserRoleChanged => json!({
             "type": "object", "additionalProperties": false,
@@ -410,12 +422,15 @@ mod tests {
             EventType::DownloadAborted => json!({"download_id": "d", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": 3, "reason": "client_gone"}),
             EventType::UploadStarted => {
-                json!({"upload_id": "u", "file_id": "f", "name": "a.txt", "bytes_total": 9})
+                json!({"upload_id": "u", "file_id": "f", "name": "a.txt", "bytes_total": 9,
+                       "range_start": 0})
             }
             EventType::UploadProgress => json!({"upload_id": "u", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": 9, "bytes_per_sec": 3.0}),
             EventType::UploadAborted => json!({"upload_id": "u", "file_id": "f",
                 "bytes_sent": 1, "bytes_total": null, "reason": "too_large"}),
+            EventType::UploadPaused => json!({"upload_id": "u", "file_id": "f",
+                "bytes_sent": 4, "bytes_total": 9}),
             EventType::PresenceJoined | EventType::PresenceLeft => json!({}),
             EventType::UserRoleChanged => {
                 json!({"id": "u2", "username": "bob", "from": "viewer", "to": "admin"})

@@ -76,6 +76,7 @@ pub enum EventType {
     UploadStarted,
     UploadProgress,
     UploadAborted,
+    UploadPaused,
     PresenceJoined,
     PresenceLeft,
     UserRoleChanged,
@@ -84,7 +85,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 19] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -98,6 +99,7 @@ impl EventType {
         Self::UploadStarted,
         Self::UploadProgress,
         Self::UploadAborted,
+        Self::UploadPaused,
         Self::PresenceJoined,
         Self::PresenceLeft,
         Self::UserRoleChanged,
@@ -120,6 +122,7 @@ impl EventType {
             Self::UploadStarted => "upload.started",
             Self::UploadProgress => "upload.progress",
             Self::UploadAborted => "upload.aborted",
+            Self::UploadPaused => "upload.paused",
             Self::PresenceJoined => "presence.joined",
             Self::PresenceLeft => "presence.left",
             Self::UserRoleChanged => "user.role_changed",
@@ -148,7 +151,8 @@ impl EventType {
             | Self::DownloadAborted
             | Self::UploadStarted
             | Self::UploadProgress
-            | Self::UploadAborted => Topic::Downloads,
+            | Self::UploadAborted
+            | Self::UploadPaused => Topic::Downloads,
             Self::PresenceJoined | Self::PresenceLeft => Topic::Presence,
         }
     }

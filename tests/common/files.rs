@@ -1264,3 +1264,87 @@ pub fn assert_durable(frame: &Value, kind: &str) -> i64 {
 pub fn admin_actor(app: &TestApp) -> Value {
     json!({"id": app.admin_id, "username": "admin"})
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resumable uploads (tus 1.0.0)
+// ---------------------------------------------------------------------------------------------
+
+/// `Upload-Metadata` for `filename` plus extra `(key, value)` pairs, base64-encoded.
+pub fn tus_metadata(filename: &str, extra: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    std::iter::once(format!("filename {}", b64(filename)))
+        .chain(extra.iter().map(|(k, v)| format!("{k} {}", b64(v))))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl TestApp {
+    /// A tus request: `Tus-Resumable: 1.0.0` and the bearer token.
+    pub fn tus(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.req(method, path)
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+    }
+
+    /// `POST /api/uploads` as admin for `length` bytes named `filename`; panics unless 201 and
+    /// returns the `Location`.
+    pub async fn tus_create(&self, length: u64, filename: &str) -> String {
+        let resp = self
+            .send(
+                self.tus(Method::POST, "/api/uploads", &self.admin_token)
+                    .header("Upload-Length", length)
+                    .header("Upload-Metadata", tus_metadata(filename, &[])),
+            )
+            .await;
+        resp.expect_status(201);
+        assert_eq!(resp.header("tus-resumable"), Some("1.0.0"), "{resp:?}");
+        resp.header("location")
+            .unwrap_or_else(|| panic!("201 without Location: {resp:?}"))
+            .to_owned()
+    }
+
+    /// A tus PATCH of `body` at `offset` (with its `Content-Length`), as admin.
+    pub fn tus_patch_request(&self, location: &str, offset: u64, body: Vec<u8>) -> RequestBuilder {
+        self.tus(Method::PATCH, location, &self.admin_token)
+            .header(CONTENT_TYPE, "application/offset+octet-stream")
+            .header("Upload-Offset", offset)
+            .body(body)
+    }
+
+    /// Sends [`TestApp::tus_patch_request`].
+    pub async fn tus_patch(&self, location: &str, offset: u64, body: Vec<u8>) -> Resp {
+        self.send(self.tus_patch_request(location, offset, body))
+            .await
+    }
+
+    /// `HEAD {location}` as admin.
+    pub async fn tus_head(&self, location: &str) -> Resp {
+        self.send(self.tus(Method::HEAD, location, &self.admin_token))
+            .await
+    }
+
+    /// The upload's `Upload-Offset` by HEAD; panics unless 200.
+    pub async fn tus_offset(&self, location: &str) -> u64 {
+        let resp = self.tus_head(location).await;
+        resp.expect_status(200);
+        resp.header("upload-offset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("HEAD without a numeric Upload-Offset: {resp:?}"))
+    }
+
+    /// Stored part objects of unfinished resumable uploads (`<data-dir>/uploads/**`).
+    pub fn upload_part_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_path().join("uploads"))
+    }
+
+    /// Waits (up to `within`) until no upload part object is stored; panics otherwise.
+    pub async fn assert_no_upload_parts(&self, within: Duration, what: &str) {
+        let empty = poll_until(within, || async { self.upload_part_files().is_empty() }).await;
+        assert!(
+            empty,
+            "{what}: upload parts left after {within:?}: {:?}",
+            self.upload_part_files()
+        );
+    }
+}
