@@ -103,8 +103,6 @@ pub enum LogFormat {
 // Parsed once at start: the size of the serve options' variant costs nothing worth boxing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-// Parsed once at start; the size of `Serve` costs nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve(ServeArgs),
