@@ -202,6 +202,20 @@ export class Api {
     return (await this.expect<FileItem>(200, 'GET', `/api/files/${encodeURIComponent(id)}`)).body;
   }
 
+  /** Uploads bytes as a file with `POST /api/files` (multipart); returns the created file. */
+  async uploadFile(name: string, content: Buffer): Promise<FileItem> {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(content)]), name);
+    const res = await fetch(`${this.baseUrl}/api/files`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json' },
+      body: form,
+    });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`upload ${name}: HTTP ${res.status}: ${text}`);
+    return JSON.parse(text) as FileItem;
+  }
+
   /** Downloads a file completely with the bearer token; returns its bytes. */
   async download(id: string): Promise<Buffer> {
     const res = await fetch(`${this.baseUrl}/api/files/${encodeURIComponent(id)}/download`, {

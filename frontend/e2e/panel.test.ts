@@ -2,8 +2,10 @@
 // B = a second admin), every change made in one panel shown live in the other.
 //
 // Latencies go to target/e2e/latencies.json, screenshots to target/e2e/*.png.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page, Response, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -78,6 +80,13 @@ const extraPanels: Panel[] = [];
 const userRow = (id: string) => `tr[data-user-id="${id}"]`;
 const fileRow = (id: string) => `tr[data-file-id="${id}"]`;
 const pathOf = (r: Response) => new URL(r.url()).pathname;
+
+/** The response to the PATCH that completed a resumable upload (it names the created file). */
+function isUploadFinished(r: Response): boolean {
+  return r.request().method() === 'PATCH' && pathOf(r).startsWith('/api/uploads/') && r.headers()['switchboard-file-id'] !== undefined;
+}
+
+const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function isApi(method: string, path: string | RegExp) {
   return (r: Response) =>
@@ -393,7 +402,8 @@ describe('admin panel', () => {
     await navTo(pa, 'Files');
     await navTo(pb, 'Files');
     await pb.getByRole('table', { name: 'Files' }).waitFor();
-    await expectColumns(pb, 'Files', ['Name', 'Size', 'Type', 'Downloads', 'Uploaded', 'Expires', 'Actions']);
+    // The first column holds the row-selection checkboxes.
+    await expectColumns(pb, 'Files', ['', 'Name', 'Size', 'Type', 'Downloads', 'Uploaded', 'Expires', 'Actions']);
 
     const name = 'e2e-upload.bin';
     const content = randomBytes(3 * 1024 * 1024 + 12345);
@@ -403,13 +413,15 @@ describe('admin panel', () => {
     expect(await input.getAttribute('multiple')).not.toBeNull();
     // The upload in flight is listed with a progress bar named after the file.
     await watchFor(pa, 'upload-progress', `ul[aria-label="Uploads"] li progress[aria-label="${name}"]`);
-    const uploadP = pa.waitForResponse(isApi('POST', '/api/files'), { timeout: 60_000 });
+    // The panel uploads through the resumable-upload protocol; the last PATCH names the file.
+    const uploadP = pa.waitForResponse(isUploadFinished, { timeout: 60_000 });
     const uploadClick = Date.now();
     await input.setInputFiles({ name, mimeType: 'application/octet-stream', buffer: content });
     const uploadResp = await uploadP;
     const uploaded = Date.now();
-    expect(uploadResp.status(), await uploadResp.text()).toBe(201);
-    const file = await uploadResp.json();
+    expect(uploadResp.status(), await uploadResp.text()).toBe(204);
+    const file = await adminApi.getFile(uploadResp.headers()['switchboard-file-id']!);
+    expect(file.name).toBe(name);
     expect(file.size).toBe(content.length);
     expect(file.sha256).toBe(sha256);
     const seenUpload = await waitForCell(pb, { table: 'Files', rowSelector: fileRow(file.id), column: 'Name', text: name }, OBSERVE_MS);
@@ -446,6 +458,86 @@ describe('admin panel', () => {
     expect((await adminApi.getFile(file.id)).download_count).toBe(2);
 
     await expectNoReloadNoErrors();
+  });
+
+  test('4b. resumable upload: the server is killed mid-way, comes back, and the upload resumes to the right sha256 while B watches', async () => {
+    const pa = A.page;
+    const pb = B.page;
+    await navTo(pa, 'Files');
+    await navTo(pb, 'Files');
+    const name = 'e2e-resumable.bin';
+    // Three 16 MiB requests and a short one; slowed down so that the kill lands mid-way.
+    const content = randomBytes(40 * 1024 * 1024 + 777);
+    const sha256 = sha256Of(content);
+    const cdp = await A.context.newCDPSession(pa);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 6 * 1024 * 1024 });
+    const patches: { offset: number; at: number }[] = [];
+    pa.on('request', (r) => {
+      if (r.method() === 'PATCH' && new URL(r.url()).pathname.startsWith('/api/uploads/')) {
+        patches.push({ offset: Number(r.headers()['upload-offset']), at: Date.now() });
+      }
+    });
+    const finishedP = pa.waitForResponse(isUploadFinished, { timeout: 180_000 });
+    await pa.getByLabel('Upload files', { exact: true }).setInputFiles({ name, mimeType: 'application/octet-stream', buffer: content });
+
+    // B watches A's upload in its Transfers list until more than the first request's bytes are in.
+    const bProgress = pb.locator(`ul[aria-label="Transfers"] progress[aria-label="${name}"]`);
+    await expect.poll(async () => Number((await bProgress.getAttribute('value', { timeout: 1000 }).catch(() => null)) ?? 0), { timeout: 60_000, interval: 50 }).toBeGreaterThan(0.45);
+
+    await server.kill();
+    const killedAt = Date.now();
+    await waitForConnection(pb, 'reconnecting', 10_000);
+    await pa.locator('ul[aria-label="Uploads"] li', { hasText: 'Reconnecting' }).waitFor({ timeout: 30_000 });
+    await server.start();
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+
+    const finished = await finishedP;
+    expect(finished.status()).toBe(204);
+    const file = await adminApi.getFile(finished.headers()['switchboard-file-id']!);
+    expect(file.name).toBe(name);
+    expect(file.size).toBe(content.length);
+    expect(file.sha256).toBe(sha256);
+    // It went on from what the server had kept, not from zero.
+    const after = patches.filter((p) => p.at > killedAt);
+    expect(after.length, 'no PATCH after the restart').toBeGreaterThan(0);
+    expect(after[0]!.offset, 'the upload restarted from zero').toBeGreaterThanOrEqual(16 * 1024 * 1024);
+    // B sees the finished file without a reload; its copy is byte-identical.
+    await waitForCell(pb, { table: 'Files', rowSelector: fileRow(file.id), column: 'Name', text: name }, OBSERVE_MS);
+    expect(sha256Of(await adminApi.download(file.id))).toBe(sha256);
+    await waitForConnection(pa, 'live', 45_000);
+    await waitForConnection(pb, 'live', 45_000);
+    await cdp.detach();
+  });
+
+  test('4c. ZIP: three files selected in the list download as one archive that unpacks to the same bytes', async () => {
+    const pa = A.page;
+    const originals = new Map<string, Buffer>([
+      ['zip-one.txt', Buffer.from('one\n')],
+      ['zip-two.bin', randomBytes(256 * 1024)],
+      ['zip-三.txt', Buffer.from('three — 三\n')],
+    ]);
+    for (const [name, content] of originals) await adminApi.uploadFile(name, content);
+    await navTo(pa, 'Files');
+    for (const name of originals.keys()) {
+      const box = pa.getByRole('checkbox', { name: `Select ${name}`, exact: true });
+      await box.check();
+    }
+    await pa.getByRole('region', { name: 'Selection' }).getByText('3 files selected').waitFor();
+    const downloadP = pa.waitForEvent('download', { timeout: 60_000 });
+    await pa.getByRole('button', { name: 'Download as ZIP', exact: true }).click();
+    const download = await downloadP;
+    expect(download.suggestedFilename()).toMatch(/\.zip$/);
+    const zipPath = join(ensureOutDir(), 'e2e-bundle.zip');
+    await download.saveAs(zipPath);
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-zip-'));
+    try {
+      execFileSync('unzip', ['-q', '-o', zipPath, '-d', dir]);
+      expect(readdirSync(dir).sort()).toEqual([...originals.keys()].sort());
+      for (const [name, content] of originals) expect(sha256Of(readFileSync(join(dir, name))), name).toBe(sha256Of(content));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('5. restart: both panels show "Reconnecting…" then "Live", resume and catch up without reload', async () => {

@@ -20,6 +20,7 @@ import type {
   UserPage,
 } from './types';
 import type { EventFrame } from '../realtime/events';
+import { Upload as TusUpload, type DetailedError } from 'tus-js-client';
 
 const enc = encodeURIComponent;
 
@@ -144,6 +145,120 @@ export function uploadFile(file: Blob, name: string | undefined, onProgress: (se
       xhr?.abort();
     },
   };
+}
+
+/** Bytes per PATCH of a resumable upload: each finished chunk is durable on the server. */
+export const RESUMABLE_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Waits between retries of a resumable upload whose connection broke (or whose server is
+ * restarting): about three minutes in all before giving up.
+ */
+const RETRY_DELAYS_MS = [0, 500, 1000, 2000, 3000, 5000, ...Array<number>(16).fill(10_000)];
+
+export interface ResumableCallbacks {
+  onProgress(sent: number, total: number): void;
+  /** The connection broke; the upload will resume by itself. */
+  onRetry(): void;
+}
+
+/**
+ * Uploads one file with the tus resumable-upload protocol at `/api/uploads` (docs/API.md,
+ * "Resumable uploads"), through tus-js-client. A dropped connection or a server restart resumes
+ * from the last byte the server kept; the upload's URL is remembered in localStorage (keyed by
+ * the file's name, type, size and modification time), so dropping the same file again after a
+ * closed tab resumes it instead of starting over. Resolves with the created file's id.
+ */
+export function resumableUpload(file: File, cb: ResumableCallbacks): UploadHandle & { fileId: Promise<string> } {
+  let fileId: string | null = null;
+  let upload: TusUpload | null = null;
+  let aborted = false;
+  const done = new Promise<string>((resolve, reject) => {
+    upload = new TusUpload(file, {
+      endpoint: buildUrl('/uploads'),
+      chunkSize: RESUMABLE_CHUNK_BYTES,
+      retryDelays: RETRY_DELAYS_MS,
+      metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      async onBeforeRequest(req) {
+        const auth = await authHeader();
+        for (const [k, v] of Object.entries(auth)) req.setHeader(k, v);
+        req.setHeader('Accept', 'application/json');
+      },
+      onAfterResponse(_req, res) {
+        const id = res.getHeader('Switchboard-File-Id');
+        if (id) fileId = id;
+      },
+      onShouldRetry(err: DetailedError, _attempt, _options) {
+        const status = err.originalResponse?.getStatus() ?? 0;
+        // An expired access token: refresh it, then the next request carries the new one.
+        if (status === 401) {
+          void tokenSource().onUnauthorized();
+          return true;
+        }
+        // 0: no answer (network gone, server restarting); 409: the offset moved under us (a
+        // request that broke mid-way was partly kept), so ask again; 423/5xx: try again later.
+        const retry = status === 0 || status === 409 || status === 423 || status >= 500;
+        if (retry) cb.onRetry();
+        return retry;
+      },
+      onProgress: (sent, total) => cb.onProgress(sent, total),
+      onSuccess() {
+        if (fileId) resolve(fileId);
+        else reject(new ApiError(0, { message: 'The upload finished without a file id' }, undefined, null));
+      },
+      onError(e) {
+        if (aborted) {
+          reject(new DOMException('Upload cancelled', 'AbortError'));
+          return;
+        }
+        const res = (e as DetailedError).originalResponse;
+        let detail: { code?: string; message?: string } = { message: e.message };
+        if (res) {
+          try {
+            const body = JSON.parse(res.getBody()) as { error?: { code?: string; message?: string } };
+            if (body.error) detail = body.error;
+          } catch {
+            // not JSON: keep tus-js-client's message
+          }
+        }
+        reject(new ApiError(res?.getStatus() ?? 0, detail, undefined, null));
+      },
+    });
+    const u = upload;
+    void u.findPreviousUploads().then(
+      (previous) => {
+        if (previous.length > 0) u.resumeFromPreviousUpload(previous[0]!);
+        u.start();
+      },
+      () => u.start(),
+    );
+  });
+  return {
+    fileId: done,
+    promise: done.then((id) => getFile(id)),
+    abort() {
+      aborted = true;
+      // Ends the upload on the server too (tus termination), so nothing lingers.
+      void (upload as TusUpload | null)?.abort(true);
+    },
+  };
+}
+
+/**
+ * Downloads several files as one ZIP archive, streamed by the server (docs/API.md, "ZIP
+ * bundles"). Like a single download, a short-lived URL is fetched first so the browser itself
+ * streams the archive to disk.
+ */
+export async function downloadArchive(ids: string[], name?: string): Promise<void> {
+  const { url } = await request<{ url: string }>('POST', '/files/archive-url', { body: name ? { ids, name } : { ids } });
+  const a = document.createElement('a');
+  a.href = url;
+  a.rel = 'noopener';
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 /**

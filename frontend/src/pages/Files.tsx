@@ -16,7 +16,10 @@ type DialogState = { kind: 'share'; file: FileItem } | { kind: 'import' } | null
 function upload(list: FileList | File[]): void {
   for (const file of Array.from(list)) {
     const id = transfers.startUpload(file.name, file.size);
-    const handle = api.uploadFile(file, undefined, (sent, total) => transfers.uploadProgress(id, sent, total));
+    const handle = api.resumableUpload(file, {
+      onProgress: (sent, total) => transfers.uploadProgress(id, sent, total),
+      onRetry: () => transfers.uploadRetrying(id),
+    });
     handle.promise.then(
       (created) => {
         transfers.endUpload(id, null);
@@ -51,6 +54,8 @@ function stateText(t: Transfer): string | null {
   switch (t.state) {
     case 'queued':
       return 'Queued';
+    case 'paused':
+      return 'Paused';
     case 'done':
       return 'Done';
     case 'cancelled':
@@ -113,6 +118,9 @@ function TransferItem({ t, canCancel }: { t: Transfer; canCancel: boolean }) {
 export function FilesPage() {
   const [dialog, setDialog] = useState<DialogState>(null);
   const [dragging, setDragging] = useState(false);
+  // Selected file ids (kept across pages); `anchor` is the last row clicked, for shift-click ranges.
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const anchor = useRef<number | null>(null);
   const q = files.query.value;
   const [search, setSearch] = useState(q.q);
   const searchTimer = useRef<ReturnType<typeof setTimeout>>();
@@ -142,6 +150,39 @@ export function FilesPage() {
 
   const sort = (field: FileSortField, desc: boolean) => void files.setQuery({ sort: field, desc });
   const items = files.items.value;
+  const allOnPage = items.length > 0 && items.every((f) => selected.has(f.id));
+
+  function toggle(index: number, shift: boolean) {
+    const next = new Set(selected);
+    const on = !selected.has(items[index]!.id);
+    const from = shift && anchor.current !== null ? Math.min(anchor.current, index) : index;
+    const to = shift && anchor.current !== null ? Math.max(anchor.current, index) : index;
+    for (let i = from; i <= to; i++) {
+      const id = items[i]?.id;
+      if (id === undefined) continue;
+      if (on) next.add(id);
+      else next.delete(id);
+    }
+    anchor.current = index;
+    setSelected(next);
+  }
+
+  function toggleAll() {
+    const next = new Set(selected);
+    for (const f of items) {
+      if (allOnPage) next.delete(f.id);
+      else next.add(f.id);
+    }
+    setSelected(next);
+  }
+
+  async function downloadSelected() {
+    try {
+      await api.downloadArchive([...selected]);
+    } catch (e) {
+      notifyError(e);
+    }
+  }
   const uploads = transfers.uploads.value;
   const inFlight = transfers.list.value;
   const highlights = files.highlights.value;
@@ -208,11 +249,27 @@ export function FilesPage() {
             <span class="small muted">
               {u.state === 'failed'
                 ? `Failed: ${u.error ?? ''}`
+                : u.state === 'retrying'
+                ? `Reconnecting… ${u.total ? Math.floor((u.sent / u.total) * 100) : 0}%`
                 : `${u.total ? Math.floor((u.sent / u.total) * 100) : 0}%`}
             </span>
           </li>
         ))}
       </ul>
+
+      {selected.size > 0 && (
+        <div class="selection-bar" role="region" aria-label="Selection">
+          <span>
+            {selected.size} file{selected.size === 1 ? '' : 's'} selected
+          </span>
+          <button type="button" class="btn primary small" onClick={() => void downloadSelected()}>
+            Download as ZIP
+          </button>
+          <button type="button" class="btn small" onClick={() => setSelected(new Set())}>
+            Clear selection
+          </button>
+        </div>
+      )}
 
       <div class="toolbar" role="search">
         <div class="field inline grow">
@@ -231,6 +288,9 @@ export function FilesPage() {
         <table aria-label="Files" aria-busy={files.loading.value}>
           <thead>
             <tr>
+              <th scope="col" class="select-col">
+                <input type="checkbox" aria-label="Select all files on this page" checked={allOnPage} onChange={toggleAll} />
+              </th>
               <SortHeader label="Name" field="name" sort={q.sort} desc={q.desc} onSort={sort} />
               <SortHeader label="Size" field="size" sort={q.sort} desc={q.desc} onSort={sort} class="num" />
               <SortHeader label="Type" field="content_type" sort={q.sort} desc={q.desc} onSort={sort} />
@@ -243,8 +303,16 @@ export function FilesPage() {
             </tr>
           </thead>
           <tbody>
-            {items.map((f) => (
+            {items.map((f, i) => (
               <tr key={f.id} data-file-id={f.id} class={highlights[f.id] ? 'highlight' : undefined}>
+                <td class="select-col">
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${f.name}`}
+                    checked={selected.has(f.id)}
+                    onClick={(e) => toggle(i, e.shiftKey)}
+                  />
+                </td>
                 <td class="strong name-cell">{f.name}</td>
                 <td class="num">{formatBytes(f.size)}</td>
                 <td class="muted">{f.content_type}</td>
@@ -283,7 +351,7 @@ export function FilesPage() {
             ))}
             {files.loaded.value && items.length === 0 && (
               <tr>
-                <td colSpan={7} class="empty">
+                <td colSpan={8} class="empty">
                   No files yet.
                 </td>
               </tr>

@@ -63,6 +63,14 @@ export interface UploadAborted {
   reason: string;
 }
 
+/** A resumable upload whose request ended short of the end: it may go on later. */
+export interface UploadPaused {
+  upload_id: string;
+  file_id: string;
+  bytes_sent: number;
+  bytes_total: number | null;
+}
+
 export interface Presence {
   user: Actor;
   connections: number;
@@ -82,6 +90,7 @@ export interface EventDataMap {
   'upload.started': UploadStarted;
   'upload.progress': UploadProgress;
   'upload.aborted': UploadAborted;
+  'upload.paused': UploadPaused;
   'presence.joined': Presence;
   'presence.left': Presence;
   'user.role_changed': { id: string; username: string; from: string; to: string };

@@ -102,6 +102,32 @@ describe('transfers store', () => {
     expect(store.list.value).toHaveLength(0);
   });
 
+  it("shows another admin's resumable upload as paused between requests, then active again", () => {
+    const { store } = setup();
+    store.applyEvent(ev('upload.started', null, { upload_id: 'r1', file_id: 'f30', name: 'disk.img', bytes_total: 1000 }, ALICE));
+    store.applyEvent(ev('upload.progress', null, { upload_id: 'r1', file_id: 'f30', bytes_sent: 400, bytes_total: 1000, bytes_per_sec: 100 }, ALICE));
+    store.applyEvent(ev('upload.paused', null, { upload_id: 'r1', file_id: 'f30', bytes_sent: 400, bytes_total: 1000 }, ALICE));
+    expect(store.get('u:r1')).toMatchObject({ state: 'paused', bytesSent: 400, rate: 0 });
+    // Resumed by a new request, from the kept offset.
+    store.applyEvent(ev('upload.started', null, { upload_id: 'r1', file_id: 'f30', name: 'disk.img', bytes_total: 1000 }, ALICE));
+    expect(store.get('u:r1')?.state).toBe('active');
+    store.applyEvent(ev('upload.progress', null, { upload_id: 'r1', file_id: 'f30', bytes_sent: 900, bytes_total: 1000, bytes_per_sec: 100 }, ALICE));
+    expect(store.get('u:r1')).toMatchObject({ state: 'active', bytesSent: 900 });
+  });
+
+  it("marks this tab's upload as reconnecting until progress comes back", () => {
+    const { store } = setup();
+    const local = store.startUpload('big.bin', 100);
+    store.uploadProgress(local, 40, 100);
+    store.uploadRetrying(local);
+    expect(store.uploads.value[0]).toMatchObject({ state: 'retrying', sent: 40 });
+    // Its own events stay hidden while it reconnects.
+    store.applyEvent(ev('upload.started', null, { upload_id: 'r2', file_id: 'f31', name: 'big.bin', bytes_total: 100 }, ADMIN));
+    expect(store.get('u:r2')).toBeUndefined();
+    store.uploadProgress(local, 60, 100);
+    expect(store.uploads.value[0]).toMatchObject({ state: 'active', sent: 60 });
+  });
+
   it("lists other admins' uploads until their file appears, but not this tab's own", () => {
     const { store } = setup();
     store.applyEvent(ev('upload.started', null, { upload_id: 'u1', file_id: 'f20', name: 'movie.mp4', bytes_total: 5000 }, ALICE));

@@ -7,7 +7,7 @@ import type { EventFrame } from '../realtime/events';
 import { realTimers, type TimerLike } from '../lib/seqs';
 
 export type TransferKind = 'download' | 'upload' | 'import';
-export type TransferState = 'queued' | 'active' | 'done' | 'failed' | 'cancelled' | 'aborted';
+export type TransferState = 'queued' | 'active' | 'paused' | 'done' | 'failed' | 'cancelled' | 'aborted';
 
 export interface Transfer {
   /** `d:<download_id>` (imports: the task id) or `u:<upload_id>`. */
@@ -37,7 +37,8 @@ export interface LocalUpload {
   name: string;
   sent: number;
   total: number;
-  state: 'active' | 'done' | 'failed';
+  /** `retrying`: the connection broke; the upload resumes by itself from the last offset. */
+  state: 'active' | 'retrying' | 'done' | 'failed';
   error: string | null;
 }
 
@@ -264,6 +265,13 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
           bytesTotal: d.bytes_total,
           taskId: null,
         }));
+        if (byKey.get(key)?.state === 'paused') update(key, { state: 'active', reason: null });
+        return true;
+      }
+      case 'upload.paused': {
+        const key = `u:${frame.data.upload_id}`;
+        if (ignored.has(key) || !byKey.has(key)) return false;
+        update(key, { state: 'paused', rate: 0, bytesSent: frame.data.bytes_sent });
         return true;
       }
       case 'upload.progress': {
@@ -381,7 +389,7 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
   // ---- this tab's uploads ----
 
   function isLocalUpload(name: string | null): boolean {
-    return uploads.value.some((u) => u.state === 'active' && (name === null || u.name === name));
+    return uploads.value.some((u) => (u.state === 'active' || u.state === 'retrying') && (name === null || u.name === name));
   }
 
   function startUpload(name: string, total: number): number {
@@ -391,7 +399,12 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
   }
 
   function uploadProgress(id: number, sent: number, total: number): void {
-    uploads.value = uploads.value.map((u) => (u.id === id ? { ...u, sent, total } : u));
+    uploads.value = uploads.value.map((u) => (u.id === id ? { ...u, sent, total, state: 'active' } : u));
+  }
+
+  /** This tab's upload lost its connection and is retrying. */
+  function uploadRetrying(id: number): void {
+    uploads.value = uploads.value.map((u) => (u.id === id && u.state === 'active' ? { ...u, state: 'retrying' } : u));
   }
 
   function endUpload(id: number, error: string | null): void {
@@ -414,6 +427,7 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
     sweepStale,
     startUpload,
     uploadProgress,
+    uploadRetrying,
     endUpload,
     get(key: string): Transfer | undefined {
       return byKey.get(key);
