@@ -279,6 +279,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/files/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Download several files as one ZIP archive
+         * @description `{ids, name?}`: 1 to 1000 distinct file ids. Every file is checked before the first byte
+         *     (unknown → 404, expired or exhausted → 410, limited and all in flight → 429); then the
+         *     archive streams with constant memory (stored entries, data descriptors, ZIP64 only when
+         *     needed; names sanitised and made unique). Each file counts as one download, all of them
+         *     only once the archive's last byte is sent.
+         */
+        post: operations["download_archive"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/files/archive-url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a short-lived ZIP archive URL
+         * @description The same body and checks as `POST /files/archive`; the URL streams that archive with a
+         *     plain GET for two minutes, as the calling user, until that session ends.
+         */
+        post: operations["create_archive_url"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/archives/{ticket}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a ZIP archive with its URL (no `Authorization` header)
+         * @description The ticket from `POST /files/archive-url`; the same archive and counting as
+         *     `POST /files/archive`. An expired ticket, another kind of ticket or an ended session → 401.
+         */
+        get: operations["download_archive_with_ticket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/files/{id}/links": {
         parameters: {
             query?: never;
@@ -339,6 +405,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List unfinished uploads
+         * @description The caller's (an admin sees everyone's), newest first, with how far each got, so that a
+         *     client can offer to resume them. Not a tus request: no `Tus-Resumable` needed.
+         */
+        get: operations["list_uploads"];
+        put?: never;
+        /**
+         * Create a resumable upload (admin)
+         * @description tus `creation`: `Upload-Length` (at most `Tus-Max-Size`, else 413 and nothing is
+         *     created) and `Upload-Metadata` with a base64 `filename` (required), and optionally
+         *     `filetype`, `expires_at` (RFC 3339) and `max_downloads` for the file it becomes. With
+         *     `creation-with-upload`, the body (`application/offset+octet-stream`) is the first chunk.
+         */
+        post: operations["create_upload"];
+        delete?: never;
+        /**
+         * tus discovery
+         * @description `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` and `Tus-Checksum-Algorithm`; no
+         *     authentication and no `Tus-Resumable` needed.
+         */
+        options: operations["tus_options"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete an upload (admin)
+         * @description tus `termination`: the upload and every stored byte of it go; 404 from then on.
+         */
+        delete: operations["terminate_upload"];
+        options?: never;
+        /**
+         * Where an upload stands (admin)
+         * @description tus `HEAD`: `Upload-Offset` (resume from there), `Upload-Length`, `Upload-Metadata` as
+         *     sent, `Upload-Expires`. A complete upload has `Switchboard-File-Id`.
+         */
+        head: operations["head_upload"];
+        /**
+         * Send bytes of an upload (admin)
+         * @description tus `PATCH`: `Upload-Offset` must be the upload's offset (else 409); the body is
+         *     appended. If the connection drops, the bytes received are kept (unless
+         *     `Upload-Checksum` was sent). `Upload-Checksum` that does not match → 460, nothing kept;
+         *     more bytes than the upload has left → 413, nothing kept.
+         */
+        patch: operations["patch_upload"];
+        trace?: never;
+    };
     "/files/import": {
         parameters: {
             query?: never;
@@ -374,8 +505,8 @@ export interface paths {
         };
         /**
          * List tasks
-         * @description This instance's tasks, newest first: queued and running ones, and finished ones for
-         *     10 minutes (at most 200 of those).
+         * @description Every instance's tasks, newest first: queued and running ones, and finished ones for
+         *     10 minutes (at most 200 of those). A task whose server stopped is `interrupted`.
          */
         get: operations["list_tasks"];
         put?: never;
@@ -399,12 +530,35 @@ export interface paths {
         post?: never;
         /**
          * Cancel a task (admin)
-         * @description Stops a queued or running import; its file never appears. Cancelling a cancelled task
-         *     again is a no-op (204). A task that has completed or failed — or has finished
-         *     downloading and is storing the file — cannot be cancelled: 409 `task_finished` (delete
-         *     the file instead).
+         * @description Stops a queued or running import, whichever server runs it (within about a second); its
+         *     file never appears. Cancelling a cancelled task again is a no-op (204). A task that has
+         *     completed, failed or was interrupted — or has finished downloading and is storing the
+         *     file — cannot be cancelled: 409 `task_finished` (delete the file instead).
          */
         delete: operations["cancel_task"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a task (admin)
+         * @description Starts a new import of a `failed`, `cancelled` or `interrupted` task's URL, with its name
+         *     and the file's `expires_at` and `max_downloads` (checked again, as for a new import):
+         *     202 with the new task, whose `retry_of` is this one. Any other status: 409
+         *     `task_not_retryable`.
+         */
+        post: operations["retry_task"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -435,6 +589,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ArchiveRequest
+         * @description Files to bundle into one ZIP archive.
+         */
+        ArchiveRequest: {
+            /** @description File ids, 1 to 1000 and each once; the archive holds them in this order. */
+            ids: string[];
+            /**
+             * @description The archive's file name (sanitised; `.zip` appended when missing). Default
+             *     `files-<YYYY-MM-DD>.zip` (UTC).
+             */
+            name?: string;
+        };
+        /**
+         * ArchiveUrl
+         * @description A short-lived URL that streams one ZIP archive with a plain GET, for browsers.
+         */
+        ArchiveUrl: {
+            /**
+             * @description Absolute URL, `…/api/archives/<ticket>`; valid until `expires_at`, and only while the
+             *     session that asked for it is live. It opens this archive and nothing else.
+             */
+            url: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
         /** ChangePasswordRequest */
         ChangePasswordRequest: {
             current_password: string;
@@ -660,6 +840,15 @@ export interface components {
             created_at: string;
             /** @description Id of the user who started it. */
             created_by: string;
+            /**
+             * Format: date-time
+             * @description When the task last changed (status or progress; progress is recorded once a second).
+             */
+            updated_at: string;
+            /** @description Id of the server process running it (changes at every start of that server). */
+            instance: string;
+            /** @description The task this one retries. */
+            retry_of?: string | null;
         };
         /** @enum {string} */
         TaskKind: "import";
@@ -677,7 +866,7 @@ export interface components {
             per_page: number;
         };
         /** @enum {string} */
-        TaskStatus: "queued" | "running" | "completed" | "failed" | "cancelled";
+        TaskStatus: "queued" | "running" | "completed" | "failed" | "cancelled" | "interrupted";
         /**
          * TokenResponse
          * @description Tokens for a session: a short-lived access token and a single-use refresh token.
@@ -720,6 +909,53 @@ export interface components {
             disabled?: boolean;
             /** @description Sets a new password and ends all the user's sessions. */
             password?: string;
+        };
+        /**
+         * Upload
+         * @description An unfinished resumable upload, enough for a client to offer resuming it.
+         */
+        Upload: {
+            id: string;
+            /** @description The tus upload URL (`HEAD` it, then `PATCH` from its `Upload-Offset`). */
+            location: string;
+            /** @description The id the file will have once complete. */
+            file_id: string;
+            name: string;
+            /** @description The `filetype` metadata, if any. */
+            content_type?: string | null;
+            /**
+             * Format: int64
+             * @description Bytes stored so far.
+             */
+            offset: number;
+            /**
+             * Format: int64
+             * @description `Upload-Length`.
+             */
+            length: number;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When it is deleted unless more bytes arrive.
+             */
+            expires_at: string;
+        };
+        /**
+         * UploadPage
+         * @description A page of uploads.
+         */
+        UploadPage: {
+            items: components["schemas"]["Upload"][];
+            /** Format: uint64 */
+            total: number;
+            /** Format: uint64 */
+            page: number;
+            /** Format: uint64 */
+            per_page: number;
         };
         /**
          * User
@@ -3799,6 +4035,437 @@ export interface operations {
             };
         };
     };
+    download_archive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ArchiveRequest"];
+            };
+        };
+        responses: {
+            /** @description The archive, built while it is sent (so no `Content-Length`). */
+            200: {
+                headers: {
+                    "CONTENT-DISPOSITION": string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_archive_url: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ArchiveRequest"];
+            };
+        };
+        responses: {
+            /** @description A URL valid for a short while. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ArchiveUrl"];
+                };
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_archive_with_ticket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ticket: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive, built while it is sent (so no `Content-Length`). */
+            200: {
+                headers: {
+                    "CONTENT-DISPOSITION": string;
+                    "CACHE-CONTROL": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_links: {
         parameters: {
             query?: {
@@ -4576,6 +5243,833 @@ export interface operations {
             };
         };
     };
+    list_uploads: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UploadPage"];
+                };
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_upload: {
+        parameters: {
+            query?: never;
+            header: {
+                "Tus-Resumable": string;
+                "Upload-Length"?: string;
+                "Upload-Defer-Length"?: string;
+                "Upload-Metadata"?: string;
+                /** @description For data sent with the creation: `sha1|sha256 <base64 digest>`. */
+                "Upload-Checksum"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /**
+             * @description Created; `Location` is the upload's URL. With data, `Upload-Offset` says how much was
+             *     stored, and `Switchboard-File-Id` is set if that completed the upload.
+             */
+            201: {
+                headers: {
+                    LOCATION: string;
+                    "UPLOAD-OFFSET": number;
+                    "UPLOAD-EXPIRES"?: string;
+                    "SWITCHBOARD-FILE-ID"?: string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a missing or malformed tus header, an unsupported checksum algorithm. */
+            400: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such upload. */
+            404: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Offset` is not the upload's offset (or another request moved it meanwhile). */
+            409: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload expired. */
+            410: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Tus-Resumable` missing or not `1.0.0`. */
+            412: {
+                headers: {
+                    "TUS-VERSION": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Length` over the upload limit, or more bytes than the upload has left. */
+            413: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/offset+octet-stream`. */
+            415: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid metadata (`filename`, `expires_at`, `max_downloads`); `fields` says which. */
+            422: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Checksum` does not match the body; nothing was stored. */
+            460: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure. */
+            500: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    tus_options: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What this server supports. */
+            204: {
+                headers: {
+                    "TUS-VERSION": string;
+                    "TUS-EXTENSION": string;
+                    /** @description The upload limit (`--max-upload-bytes`). */
+                    "TUS-MAX-SIZE": number;
+                    "TUS-CHECKSUM-ALGORITHM": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    terminate_upload: {
+        parameters: {
+            query?: never;
+            header: {
+                "Tus-Resumable": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted with every stored byte (a finished upload's file stays). */
+            204: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a missing or malformed tus header, an unsupported checksum algorithm. */
+            400: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such upload. */
+            404: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Offset` is not the upload's offset (or another request moved it meanwhile). */
+            409: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload expired. */
+            410: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Tus-Resumable` missing or not `1.0.0`. */
+            412: {
+                headers: {
+                    "TUS-VERSION": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Length` over the upload limit, or more bytes than the upload has left. */
+            413: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/offset+octet-stream`. */
+            415: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid metadata (`filename`, `expires_at`, `max_downloads`); `fields` says which. */
+            422: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Checksum` does not match the body; nothing was stored. */
+            460: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure. */
+            500: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    head_upload: {
+        parameters: {
+            query?: never;
+            header: {
+                "Tus-Resumable": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where the upload stands. `Switchboard-File-Id` once it is a file. */
+            200: {
+                headers: {
+                    "UPLOAD-OFFSET": number;
+                    "UPLOAD-LENGTH": number;
+                    "UPLOAD-METADATA"?: string;
+                    "UPLOAD-EXPIRES"?: string;
+                    "SWITCHBOARD-FILE-ID"?: string;
+                    "CACHE-CONTROL": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a missing or malformed tus header, an unsupported checksum algorithm. */
+            400: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such upload. */
+            404: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Offset` is not the upload's offset (or another request moved it meanwhile). */
+            409: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload expired. */
+            410: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Tus-Resumable` missing or not `1.0.0`. */
+            412: {
+                headers: {
+                    "TUS-VERSION": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Length` over the upload limit, or more bytes than the upload has left. */
+            413: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/offset+octet-stream`. */
+            415: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid metadata (`filename`, `expires_at`, `max_downloads`); `fields` says which. */
+            422: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Checksum` does not match the body; nothing was stored. */
+            460: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure. */
+            500: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    patch_upload: {
+        parameters: {
+            query?: never;
+            header: {
+                "Tus-Resumable": string;
+                "Upload-Offset"?: string;
+                /** @description `sha1|sha256 <base64 digest>` of this request's body. */
+                "Upload-Checksum"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /**
+             * @description Stored; `Upload-Offset` is the new offset. The request that completes the upload also
+             *     has `Switchboard-File-Id`, the new file's id.
+             */
+            204: {
+                headers: {
+                    "UPLOAD-OFFSET": number;
+                    "UPLOAD-EXPIRES"?: string;
+                    "SWITCHBOARD-FILE-ID"?: string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request: a missing or malformed tus header, an unsupported checksum algorithm. */
+            400: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such upload. */
+            404: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Offset` is not the upload's offset (or another request moved it meanwhile). */
+            409: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The upload expired. */
+            410: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Tus-Resumable` missing or not `1.0.0`. */
+            412: {
+                headers: {
+                    "TUS-VERSION": string;
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Length` over the upload limit, or more bytes than the upload has left. */
+            413: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not `application/offset+octet-stream`. */
+            415: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid metadata (`filename`, `expires_at`, `max_downloads`); `fields` says which. */
+            422: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `Upload-Checksum` does not match the body; nothing was stored. */
+            460: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure. */
+            500: {
+                headers: {
+                    /** @description Always `1.0.0`. */
+                    "TUS-RESUMABLE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     import_file: {
         parameters: {
             query?: never;
@@ -5018,6 +6512,148 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retry_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: a new task imports the same URL. `Location` is its URL. */
+            202: {
+                headers: {
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Task"];
+                };
             };
             /** @description Malformed request: bad JSON, wrong types, bad parameters. */
             400: {

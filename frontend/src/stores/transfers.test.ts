@@ -81,6 +81,8 @@ describe('transfers store', () => {
       bytes_total: null,
       error: null,
       created_at: '2026-01-01T00:00:00Z',
+      updated_at: '2026-01-01T00:00:00Z',
+      instance: 'i1',
       created_by: ADMIN.id,
     };
     store.addTask(task);
@@ -97,9 +99,18 @@ describe('transfers store', () => {
   it('leaves out finished tasks it never saw running', () => {
     const { store } = setup();
     store.setTasks([
-      { task_id: 't', kind: 'import', status: 'completed', url: 'https://x/y', name: 'y', file_id: 'f', bytes_received: 1, bytes_total: 1, error: null, created_at: '2026-01-01T00:00:00Z', created_by: 'a' },
+      { task_id: 't', kind: 'import', status: 'completed', url: 'https://x/y', name: 'y', file_id: 'f', bytes_received: 1, bytes_total: 1, error: null, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', instance: 'i1', created_by: 'a' },
     ]);
     expect(store.list.value).toHaveLength(0);
+  });
+
+  it('shows an import task whose server stopped as interrupted', () => {
+    const { store } = setup();
+    const base = { task_id: 'task9', kind: 'import' as const, url: 'https://example.com/a.iso', name: 'a.iso', file_id: 'f90', bytes_received: 10, bytes_total: 100, error: null, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', instance: 'i1', created_by: ADMIN.id };
+    store.addTask({ ...base, status: 'running' });
+    expect(store.get('d:task9')?.state).toBe('active');
+    store.addTask({ ...base, status: 'interrupted' });
+    expect(store.get('d:task9')).toMatchObject({ state: 'aborted', reason: 'interrupted' });
   });
 
   it("shows another admin's resumable upload as paused between requests, then active again", () => {

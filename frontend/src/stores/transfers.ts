@@ -82,6 +82,9 @@ function taskState(status: Task['status']): TransferState {
       return 'failed';
     case 'cancelled':
       return 'cancelled';
+    // Its server stopped mid-way; it can be retried (POST /api/tasks/{id}/retry).
+    case 'interrupted':
+      return 'aborted';
   }
 }
 
@@ -316,7 +319,7 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
   function addTask(task: Task): void {
     const key = `d:${task.task_id}`;
     const state = taskState(task.status);
-    const finished = state === 'done' || state === 'failed' || state === 'cancelled';
+    const finished = state === 'done' || state === 'failed' || state === 'cancelled' || state === 'aborted';
     const cur = byKey.get(key);
     if (!cur && (finished || ended.has(key))) return;
     const name = task.name || cur?.name || nameFromUrl(task.url);
@@ -327,7 +330,7 @@ export function createTransfersStore(deps: TransfersDeps = {}) {
         bytesSent: Math.max(cur.bytesSent, task.bytes_received),
         bytesTotal: task.bytes_total ?? cur.bytesTotal,
       });
-      if (finished) finish(key, state, { reason: task.error ?? null });
+      if (finished) finish(key, state, { reason: task.error ?? (task.status === 'interrupted' ? 'interrupted' : null) });
       return;
     }
     put({
