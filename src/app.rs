@@ -1,7 +1,7 @@
 //! Wiring: build the state from the command line, compose the routes, `serve`. Nothing imports
 //! this module but `main`; it imports whatever it wires.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, path::Path, time::Duration};
 
 use poem::{EndpointExt, Route, get};
 use sea_orm::DbBackend;
@@ -9,7 +9,7 @@ use sea_orm::DbBackend;
 use crate::{
     auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
     bootstrap,
-    config::{GlobalArgs, ServeArgs},
+    config::{GlobalArgs, ServeArgs, StorageLocation},
     db::Db,
     files::{
         self,
@@ -22,12 +22,15 @@ use crate::{
     middleware::{BodyIdleTimeout, BodyLimit, ErrorEnvelope, InputGuard},
     openapi, origin, panel,
     realtime::{self, Realtime, asyncapi, event::CloseCode, ws},
-    secret,
+    s3, secret,
     state::{AppState, ListTotals, Parts, Settings, Throttles},
     storage::Storage,
     uploads,
     write::Writer,
 };
+
+/// How long the start-up probe of a remote store may take (it retries transient errors).
+const STORAGE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects, migrates, starts realtime, bootstraps the first admin, loads the JWT secret and
 /// starts the background sweepers.
@@ -50,7 +53,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
     bootstrap::ensure_admin(&writer, &hasher).await?;
     let secret = secret::jwt_secret(&global.data_dir, args.jwt_secret.as_deref())?;
     let window = Duration::from_secs(args.login_failure_window_secs);
-    let storage = Storage::local(&global.data_dir)?;
+    let storage = open_storage(&args.storage, &global.data_dir).await?;
     tracing::info!(storage = storage.description(), "file storage ready");
     let removed = storage.clean_tmp()?;
     if removed > 0 {
@@ -105,6 +108,27 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         imports,
         totals: ListTotals::default(),
     }))
+}
+
+/// The store `--storage` names; a remote one is probed (write, read, delete a marker) so a
+/// wrong bucket, endpoint or key stops the start with a message saying which.
+async fn open_storage(location: &StorageLocation, data_dir: &Path) -> anyhow::Result<Storage> {
+    let StorageLocation::S3 { bucket, prefix } = location else {
+        return Ok(Storage::local(data_dir)?);
+    };
+    let endpoint = s3::describe_endpoint();
+    let storage = Storage::remote(s3::store(bucket, prefix)?, data_dir, location.to_string())?;
+    match tokio::time::timeout(STORAGE_PROBE_TIMEOUT, storage.probe()).await {
+        Ok(Ok(())) => Ok(storage),
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "storage {location} at {endpoint} is not usable (check the bucket, AWS_ENDPOINT_URL, \
+             AWS_REGION and the credentials): {e}"
+        )),
+        Err(_) => Err(anyhow::anyhow!(
+            "storage {location} at {endpoint} did not answer within {}s",
+            STORAGE_PROBE_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// The whole HTTP application.

@@ -252,10 +252,106 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_secs: u64,
+    /// Where file bytes are kept: `file` (under the data dir) or `s3://bucket/prefix` (an S3 or
+    /// S3-compatible bucket; credentials, region and endpoint from `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`). Several instances may share
+    /// one bucket (and one PostgreSQL database).
+    #[arg(long, env = "SWITCHBOARD_STORAGE", default_value = "file", value_parser = parse_storage)]
+    pub storage: StorageLocation,
     /// Seconds a request body may stall (no byte arriving while the server waits for one)
     /// before the request is answered 408 and the connection closed. An idle timeout, not a
     /// total one: a slow but steady upload never hits it.
     #[arg(long, env = "SWITCHBOARD_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub body_idle_timeout_secs: u64,
+}
+
+/// The value of `--storage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// The local filesystem under the data dir.
+    File,
+    /// An S3 bucket, every key under `prefix` (no leading or trailing `/`; empty: the root).
+    S3 { bucket: String, prefix: String },
+}
+
+impl std::fmt::Display for StorageLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File => f.write_str("file"),
+            Self::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+fn parse_storage(value: &str) -> Result<StorageLocation, String> {
+    if value == "file" {
+        return Ok(StorageLocation::File);
+    }
+    let Some(rest) = value.strip_prefix("s3://") else {
+        return Err("expected `file` or `s3://bucket/prefix`".into());
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    // S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and hyphens.
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok {
+        return Err(format!(
+            "{bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, `.` and `-`)"
+        ));
+    }
+    let prefix = prefix.trim_matches('/');
+    // The store's own path rules: no empty, `.` or `..` segment, no control characters.
+    if !prefix.is_empty() {
+        object_store::path::Path::parse(prefix)
+            .map_err(|e| format!("{prefix:?} is not a usable key prefix: {e}"))?;
+    }
+    Ok(StorageLocation::S3 {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StorageLocation, parse_storage};
+
+    #[test]
+    fn storage_values() {
+        assert_eq!(parse_storage("file"), Ok(StorageLocation::File));
+        let s3 = |bucket: &str, prefix: &str| StorageLocation::S3 {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        };
+        assert_eq!(parse_storage("s3://my-bucket"), Ok(s3("my-bucket", "")));
+        assert_eq!(parse_storage("s3://my-bucket/"), Ok(s3("my-bucket", "")));
+        assert_eq!(
+            parse_storage("s3://my.bucket/a/b/"),
+            Ok(s3("my.bucket", "a/b"))
+        );
+        assert_eq!(
+            parse_storage("s3://b12/a/b").map(|l| l.to_string()),
+            Ok("s3://b12/a/b".into())
+        );
+        for bad in [
+            "",
+            "File",
+            "s3:/x",
+            "s3://",
+            "s3://ab",
+            "s3://Bucket",
+            "s3://-ab",
+            "s3://my_bucket/x",
+            "s3://bucket/a//b",
+            "s3://bucket/a/../b",
+            "gs://bucket",
+        ] {
+            assert!(parse_storage(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -26,6 +26,7 @@ mod pagination;
 mod panel;
 mod raw_json;
 mod realtime;
+mod s3;
 mod secret;
 mod state;
 mod storage;

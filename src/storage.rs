@@ -90,7 +90,6 @@ impl Storage {
         })
     }
 
-    #[expect(dead_code, reason = "built from --storage s3://")]
     /// A remote store (built by the caller from `--storage`), staging under `data_dir/tmp`.
     pub fn remote(
         store: Arc<dyn ObjectStore>,
@@ -104,6 +103,44 @@ impl Storage {
             local_root: None,
             description,
         })
+    }
+
+    /// Whether this is a remote store (reachable over the network, so worth probing).
+    pub fn is_remote(&self) -> bool {
+        self.local_root.is_none()
+    }
+
+    /// Proves the store usable before the server takes requests: lists (the bucket exists and
+    /// may be listed, as the orphan sweep needs), then writes, reads back and deletes a small
+    /// marker (so missing permissions show now, not at the first upload).
+    pub async fn probe(&self) -> Result<()> {
+        self.ping().await?;
+        let key = Path::from(format!("{TMP_DIR}/probe-{}", uuid::Uuid::new_v4()));
+        let marker = Bytes::from_static(b"switchboard storage probe");
+        self.store
+            .put(&key, marker.clone().into())
+            .await
+            .map_err(store_error)?;
+        let read = self.store.get(&key).await.map_err(store_error)?;
+        let read = read.bytes().await.map_err(store_error);
+        // Delete first, whatever the read gave: the marker must not stay behind.
+        self.store.delete(&key).await.map_err(store_error)?;
+        if read? != marker {
+            return Err(Error::Io(io::Error::other(
+                "the store returned other bytes than were written",
+            )));
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip for `/readyz`: one listing under a prefix where nothing lives.
+    pub async fn ping(&self) -> Result<()> {
+        let prefix = Path::from(format!("{TMP_DIR}/ping"));
+        self.store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map(|_| ())
+            .map_err(store_error)
     }
 
     /// `file` or the remote store's URL, for logs.
