@@ -29,7 +29,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -38,7 +37,6 @@ use common::files::*;
 use common::*;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -444,21 +442,16 @@ fn assert_acks_durable(log: &[Value], user_rows: &[Value], file_rows: &[Value], 
     }
 }
 
-/// `<data-dir>/objects/<last two characters of the id>/<id>` (see `Storage::key_for`).
-fn object_path_of(app: &TestApp, id: &str) -> PathBuf {
+/// `objects/<last two characters of the id>/<id>` (see `Storage::key_for`).
+fn object_key_of(id: &str) -> String {
     let fan = &id[id.len() - 2..];
-    app.data_path().join("objects").join(fan).join(id)
-}
-
-fn sha256_file(path: &Path) -> (u64, String) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    (bytes.len() as u64, hex::encode(Sha256::digest(&bytes)))
+    format!("objects/{fan}/{id}")
 }
 
 /// Every file row has its object with the row's size and sha256, and `tmp/` is empty; returns
-/// the objects that have no row.
+/// the keys of the objects that have no row.
 #[track_caller]
-fn orphan_objects(app: &TestApp, file_rows: &[Value]) -> Vec<PathBuf> {
+fn orphan_objects(app: &TestApp, file_rows: &[Value]) -> Vec<String> {
     assert!(
         app.tmp_files().is_empty(),
         "temp files left after the start: {:?}",
@@ -467,31 +460,26 @@ fn orphan_objects(app: &TestApp, file_rows: &[Value]) -> Vec<PathBuf> {
     let mut expected = HashSet::new();
     for row in file_rows {
         let id = id_of(row);
-        let path = object_path_of(app, &id);
-        assert!(
-            path.is_file(),
-            "file row {id} has no object at {}: {row}",
-            path.display()
-        );
-        let (size, sha) = sha256_file(&path);
+        let key = object_key_of(&id);
+        let stored = app.env.store.digest(&key);
         assert_eq!(
-            (size as i64, sha.as_str()),
-            (
-                row["size"].as_i64().expect("size"),
-                row["sha256"].as_str().expect("sha256")
-            ),
-            "file {id}: the stored object differs from its row"
+            stored,
+            Some((
+                row["size"].as_u64().expect("size"),
+                row["sha256"].as_str().expect("sha256").to_owned()
+            )),
+            "file {id}: the stored object {key} differs from its row (or is missing): {row}"
         );
-        expected.insert(path);
+        expected.insert(key);
     }
     app.object_files()
         .into_iter()
-        .filter(|p| !expected.contains(p))
+        .filter(|k| !expected.contains(k))
         .collect()
 }
 
 /// Log, users and files after the restart; returns `(log, user rows, file rows, orphan objects)`.
-async fn consistent_state(app: &TestApp) -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<PathBuf>) {
+async fn consistent_state(app: &TestApp) -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<String>) {
     let log = checked_log(app).await;
     let users = all_items(app, "/api/users").await;
     let files = all_items(app, "/api/files").await;
@@ -508,23 +496,20 @@ async fn consistent_state(app: &TestApp) -> (Vec<Value>, Vec<Value>, Vec<Value>,
 /// More than any looping upload's temp file ever holds, less than a stalled one's.
 const STALLED_ON_DISK: u64 = 3 * MIB / 2;
 
-/// Sets an object's mtime `age` into the past (the sweeper judges orphans by it).
-fn age_object(path: &Path, age: Duration) {
-    let file = std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    file.set_modified(SystemTime::now() - age)
-        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+/// Sets an object's last-modified time `age` into the past (the sweeper judges orphans by it);
+/// false where the store does not allow it (S3).
+fn age_object(app: &TestApp, key: &str, age: Duration) -> bool {
+    app.env
+        .store
+        .set_modified(key, app.data_path(), SystemTime::now() - age)
+        .is_some()
 }
 
 /// An object without a row, exactly as a crash between publishing and committing leaves one.
-fn plant_orphan(app: &TestApp, bytes: &[u8]) -> PathBuf {
-    let id = uuid::Uuid::now_v7().to_string();
-    let path = object_path_of(app, &id);
-    std::fs::create_dir_all(path.parent().expect("fan-out dir")).expect("create fan-out dir");
-    std::fs::write(&path, bytes).expect("write planted orphan");
-    path
+fn plant_orphan(app: &TestApp, bytes: &[u8]) -> String {
+    let key = object_key_of(&uuid::Uuid::now_v7().to_string());
+    app.env.store.put(&key, bytes);
+    key
 }
 
 #[tokio::test]
@@ -658,17 +643,24 @@ async fn kill_during_concurrent_uploads() {
     // plant one aged and one young orphan so the sweep is exercised on every run.
     let young = plant_orphan(&app, b"young orphan");
     let aged = plant_orphan(&app, b"aged orphan");
-    for p in orphans.iter().chain([&aged]) {
-        age_object(p, ORPHAN_GRACE + Duration::from_secs(60));
+    for key in orphans.iter().chain([&aged]) {
+        if !age_object(&app, key, ORPHAN_GRACE + Duration::from_secs(60)) {
+            // S3 sets an object's last-modified itself: the sweep of aged orphans is covered
+            // by the local-store run; here the young ones must simply stay.
+            eprintln!("the store cannot backdate objects; not checking the sweep of aged orphans");
+            return;
+        }
     }
     wait_for("the sweeper to remove the aged orphans", || async {
-        orphans.iter().chain([&aged]).all(|p| !p.exists())
+        orphans
+            .iter()
+            .chain([&aged])
+            .all(|k| !app.env.store.exists(k))
     })
     .await;
     assert!(
-        young.exists(),
-        "an orphan younger than the grace period was swept: {}",
-        young.display()
+        app.env.store.exists(&young),
+        "an orphan younger than the grace period was swept: {young}"
     );
     let files_after = all_items(&app, "/api/files").await;
     assert_eq!(files_after, files, "the sweep touched file rows");

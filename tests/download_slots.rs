@@ -218,6 +218,9 @@ async fn a_limited_link_admits_only_downloads_it_can_count_across_instances() {
 /// Instances that serve files share `objects/` (README, "Deploying on PostgreSQL with several
 /// instances"): point `b`'s at `a`'s.
 fn share_objects(a: &TestApp, b: &TestApp) {
+    if common::store::is_s3() {
+        return; // one bucket prefix already
+    }
     let theirs = b.data_path().join("objects");
     std::fs::remove_dir(&theirs).expect("the peer's objects/ is still empty");
     std::os::unix::fs::symlink(a.data_path().join("objects"), &theirs).expect("symlink objects/");

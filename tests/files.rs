@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read as _;
 use std::time::{Duration, Instant};
 
 use common::files::*;
@@ -52,26 +51,6 @@ fn assert_bad_timestamp(resp: &Resp, field: &str) {
     } else {
         assert_fields(resp, &[field]);
     }
-}
-
-/// Sha256 of a file on disk, read in chunks.
-fn sha256_of_path(path: &std::path::Path) -> (u64, String) {
-    use sha2::Digest as _;
-    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path:?}: {e}"));
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .unwrap_or_else(|e| panic!("read {path:?}: {e}"));
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
-    (len, hex::encode(hasher.finalize()))
 }
 
 /// The `download.completed` events of the durable log for `file_id`.
@@ -155,11 +134,11 @@ async fn large_upload_round_trips_byte_exact() {
         "GET returns what POST returned"
     );
 
-    // On disk: objects/<2 chars>/<id>, byte-exact; nothing left under tmp/.
-    let object = app.object_path(&id);
+    // In the store: objects/<2 chars>/<id>, byte-exact; nothing left under tmp/.
+    let object = app.object_key(&id);
     assert_eq!(
-        sha256_of_path(&object),
-        (size, expected_sha.clone()),
+        app.env.store.digest(&object),
+        Some((size, expected_sha.clone())),
         "stored object {object:?}"
     );
     assert!(
@@ -483,16 +462,13 @@ async fn non_ascii_and_unsafe_names() {
         dl.expect_status(200);
         assert_download_headers(&dl, &file, dl.bytes.len() as u64);
         // The stored object is named by id, never by the client's name.
-        app.object_path(&id_of(&file));
+        app.object_key(&id_of(&file));
     }
-    for path in app.object_files() {
-        let n = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+    for key in app.object_files() {
+        let n = key.rsplit('/').next().unwrap_or_default();
         assert!(
             !n.contains("passwd") && !n.contains(".txt") && !n.contains(".docx"),
-            "objects are named by id, found {path:?}"
+            "objects are named by id, found {key:?}"
         );
     }
 
@@ -958,8 +934,8 @@ async fn delete_removes_row_bytes_and_links() {
     let content = gen_bytes(0xDE1, 100_000);
     let file = app.upload_bytes("doomed.bin", &content).await;
     let id = id_of(&file);
-    let object = app.object_path(&id);
-    assert!(object.exists());
+    let object = app.object_key(&id);
+    assert!(app.env.store.exists(&object));
     let link = app.create_link(&id, &json!({})).await;
     let token = token_of_link(&link);
     let (_, created) = ws_until(&mut ws, EVENT_WAIT, "file.created", |f| {
@@ -1016,7 +992,10 @@ async fn delete_removes_row_bytes_and_links() {
         "not_found",
     );
     assert_eq!(app.list_files("").await["total"], 0);
-    let gone = poll_until(Duration::from_secs(5), || async { !object.exists() }).await;
+    let gone = poll_until(Duration::from_secs(5), || async {
+        !app.env.store.exists(&object)
+    })
+    .await;
     assert!(gone, "the stored object {object:?} should be removed");
     app.assert_store_empty(Duration::from_secs(5), "after delete")
         .await;

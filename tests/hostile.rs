@@ -774,7 +774,7 @@ async fn nul_bytes_are_refused_everywhere() {
     resp.expect_status(201);
     assert_eq!(resp.body["name"], "evilname.txt", "{}", resp.text);
     let id = resp.body["id"].as_str().expect("id").to_owned();
-    app.object_path(&id);
+    app.object_key(&id);
     app.delete(&format!("/api/files/{id}"), &app.admin_token)
         .await
         .expect_status(204);
@@ -951,7 +951,7 @@ async fn path_traversal_never_escapes() {
             resp.expect_status(201);
             check_name(&resp.body, &format!("upload named {name:?}"));
             let id = resp.body["id"].as_str().expect("id").to_owned();
-            app.object_path(&id);
+            app.object_key(&id);
             ids.push(id);
         }
         let resp = app
@@ -1016,7 +1016,7 @@ async fn path_traversal_never_escapes() {
     assert_eq!(task["status"], "completed", "{task}");
     let imported_id = task["file_id"].as_str().expect("file_id").to_owned();
     check_name(&app.get_file(&imported_id).await, "import name");
-    app.object_path(&imported_id);
+    app.object_key(&imported_id);
     ids.push(imported_id);
 
     // Nothing was written outside objects/ (and tmp/ is empty), nothing next to the data dir.

@@ -1,6 +1,6 @@
 //! Helpers for the file store tests (docs/API.md §5): deterministic generated content,
-//! hand-built (streamed) multipart bodies, binary downloads, the data dir's `objects/` and
-//! `tmp/` folders, and WebSocket reading helpers.
+//! hand-built (streamed) multipart bodies, binary downloads, the store's `objects/` (local or
+//! S3, see `store.rs`) and the data dir's `tmp/`, and WebSocket reading helpers.
 //!
 //! Nothing here sleeps to synchronise: waits are for frames (with timeouts) or polls with a
 //! deadline.
@@ -443,18 +443,29 @@ impl TestApp {
         self.env.data_dir.path()
     }
 
-    /// Every regular file under `<data-dir>/objects`.
-    pub fn object_files(&self) -> Vec<PathBuf> {
-        files_under(&self.data_path().join("objects"))
+    /// The keys of every stored object (`objects/<2 chars>/<id>`), on either backend (the data
+    /// dir's local store, or the test's prefix of the S3 bucket).
+    pub fn object_files(&self) -> Vec<String> {
+        self.env
+            .store
+            .list("objects")
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
     }
 
-    /// Every regular file under `<data-dir>/tmp`.
+    /// The bytes stored under `key`, or `None` if there is no such object.
+    pub fn read_object(&self, key: &str) -> Option<Vec<u8>> {
+        self.env.store.read(key)
+    }
+
+    /// Every regular file under `<data-dir>/tmp` (uploads are staged there on every backend).
     pub fn tmp_files(&self) -> Vec<PathBuf> {
         files_under(&self.data_path().join("tmp"))
     }
 
-    /// Waits (up to `within`) until neither `objects/` nor `tmp/` holds a file; panics with the
-    /// leftovers otherwise.
+    /// Waits (up to `within`) until neither the store's `objects/` nor `tmp/` holds a file;
+    /// panics with the leftovers otherwise.
     pub async fn assert_store_empty(&self, within: Duration, what: &str) {
         let empty = poll_until(within, || async {
             self.object_files().is_empty() && self.tmp_files().is_empty()
@@ -478,38 +489,26 @@ impl TestApp {
         );
     }
 
-    /// The stored object of file `id`: `<data-dir>/objects/<2 chars>/<id>`; panics unless it
-    /// exists exactly once.
-    pub fn object_path(&self, id: &str) -> PathBuf {
-        let found: Vec<PathBuf> = self
-            .object_files()
-            .into_iter()
-            .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(id))
+    /// The key of file `id`'s stored object, `objects/<2 chars>/<id>`; panics unless it exists
+    /// exactly once.
+    pub fn object_key(&self, id: &str) -> String {
+        let all = self.object_files();
+        let found: Vec<&String> = all
+            .iter()
+            .filter(|k| k.rsplit('/').next() == Some(id))
             .collect();
         assert_eq!(
             found.len(),
             1,
-            "expected exactly one object named {id} under objects/, found {found:?} (all: {:?})",
-            self.object_files()
+            "expected exactly one object named {id} under objects/, found {found:?} (all: {all:?})"
         );
-        let path = found[0].clone();
-        let shard = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        assert_eq!(
-            path.parent().and_then(Path::parent),
-            Some(self.data_path().join("objects").as_path()),
-            "object {path:?} should be at objects/<2 chars>/<id>"
+        let key = found[0].clone();
+        let parts: Vec<&str> = key.split('/').collect();
+        assert!(
+            parts.len() == 3 && parts[0] == "objects" && parts[1].chars().count() == 2,
+            "object {key:?} should be at objects/<2 chars>/<id>"
         );
-        assert_eq!(
-            shard.chars().count(),
-            2,
-            "object {path:?} should be at objects/<2 chars>/<id>"
-        );
-        path
+        key
     }
 
     /// Polls `GET /api/files/{id}` until `download_count` reaches `count` (panics after

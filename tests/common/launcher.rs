@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::store::TestStore;
+
 /// Password of the bootstrap `admin` user (via `SWITCHBOARD_ADMIN_PASSWORD`). Distinctive so a
 /// scan of the logs for it cannot match by accident.
 pub const ADMIN_PASSWORD: &str = "Adm1n-Pw-9f2c7e41-secret";
@@ -46,6 +48,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "SWITCHBOARD_HEADER_READ_TIMEOUT_SECS",
     "SWITCHBOARD_BODY_IDLE_TIMEOUT_SECS",
     "SWITCHBOARD_LOG_FORMAT",
+    "SWITCHBOARD_STORAGE",
     "RUST_LOG",
 ];
 
@@ -53,12 +56,18 @@ const SCRUBBED_ENV: &[&str] = &[
 // Storage environment: data dir + (optionally) a dedicated PostgreSQL database
 // ---------------------------------------------------------------------------------------------
 
-/// A temporary data directory and, on the PostgreSQL backend, a freshly created database that
-/// is dropped again (`WITH (FORCE)`) when this value is dropped.
+/// A temporary data directory, the file store (the data dir's, or with
+/// `SWITCHBOARD_TEST_STORAGE=s3` a random prefix in the test bucket, deleted again when this
+/// value is dropped) and, on the PostgreSQL backend, a freshly created database that is dropped
+/// again (`WITH (FORCE)`) when this value is dropped.
 pub struct TestEnv {
     pub data_dir: tempfile::TempDir,
     /// `Some` on the PostgreSQL backend; `None` means the server's default SQLite URL.
     pub database_url: Option<String>,
+    /// Where the server keeps file bytes (see `store.rs`).
+    pub store: TestStore,
+    /// Whether dropping this value deletes the store's S3 prefix (not for a peer sharing it).
+    owns_store: bool,
     pg: Option<PgDatabase>,
 }
 
@@ -78,10 +87,13 @@ impl TestEnv {
             .prefix("switchboard-test-")
             .tempdir()
             .expect("create temporary data dir");
+        let store = TestStore::new(data_dir.path());
         if !is_postgres() {
             return TestEnv {
                 data_dir,
                 database_url: None,
+                store,
+                owns_store: true,
                 pg: None,
             };
         }
@@ -101,6 +113,8 @@ impl TestEnv {
         TestEnv {
             data_dir,
             database_url: Some(url.to_string()),
+            store,
+            owns_store: true,
             pg: Some(PgDatabase { admin_url, name }),
         }
     }
@@ -120,6 +134,15 @@ impl TestEnv {
             args.push(url.clone());
         }
         args
+    }
+
+    /// `--storage s3://…` for `serve` on the S3 backend (the `AWS_*` variables are inherited);
+    /// nothing for the default local store.
+    pub fn serve_storage_args(&self) -> Vec<String> {
+        match &self.store.storage_arg {
+            Some(location) => vec!["--storage".to_owned(), location.clone()],
+            None => Vec::new(),
+        }
     }
 
     /// Runs `switchboard <args> --data-dir DIR [--database-url URL]` with `stdin` as its
@@ -169,6 +192,9 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if self.owns_store && self.store.s3.is_some() {
+            self.store.delete_all();
+        }
         let Some(pg) = self.pg.take() else { return };
         // Drop may run inside a tokio runtime, so use a separate thread with its own runtime.
         let handle = std::thread::spawn(move || {
@@ -233,6 +259,7 @@ fn serve_command(env: &TestEnv, args: &[String], envs: &[(String, String)]) -> C
         env,
         &["serve", "--listen", "127.0.0.1:0", "--log-format", "json"],
     );
+    cmd.args(env.serve_storage_args());
     cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
@@ -521,16 +548,23 @@ impl Drop for TestApp {
 // ---------------------------------------------------------------------------------------------
 
 impl TestEnv {
-    /// A fresh data dir on the same database as `self`. The database stays owned by `self`
-    /// (dropping the returned value does not drop it).
+    /// A fresh data dir on the same database as `self`, and on S3 the same bucket prefix (a
+    /// local store stays per data dir). Database and prefix stay owned by `self` (dropping the
+    /// returned value deletes neither).
     pub fn sharing_database(&self) -> TestEnv {
         let data_dir = tempfile::Builder::new()
             .prefix("switchboard-test-peer-")
             .tempdir()
             .expect("create temporary data dir");
+        let store = match self.store.s3 {
+            Some(_) => self.store.clone(),
+            None => TestStore::new(data_dir.path()),
+        };
         TestEnv {
             data_dir,
             database_url: self.database_url.clone(),
+            store,
+            owns_store: false,
             pg: None,
         }
     }

@@ -5,7 +5,9 @@
 //! - `launcher.rs`: the storage environment, the server process and [`TestApp`]'s life cycle;
 //! - `http.rs`: [`Resp`], the request helpers and the assertions on responses;
 //! - `ws.rs`: [`WsClient`], the event frame helpers and the event log;
-//! - `files.rs`: the file store helpers (`use common::files::*;`).
+//! - `files.rs`: the file store helpers (`use common::files::*;`);
+//! - `store.rs`: the file store as the test sees it (local, or an S3 bucket with
+//!   `SWITCHBOARD_TEST_STORAGE=s3`), read through `object_store`.
 //!
 //! The items of `launcher`, `http` and `ws` are re-exported here: a test says
 //! `mod common; use common::*;`.
@@ -16,6 +18,7 @@
 pub mod files;
 mod http;
 mod launcher;
+pub mod store;
 mod ws;
 
 pub use http::*;
