@@ -12,7 +12,13 @@ memory during 50 concurrent downloads for two file sizes, and upload throughput.
 The server is pinned to core 0 and the clients to core 1. Everything talks to 127.0.0.1, each
 step is bounded in count and time, and the script stops by itself.
 
-    cargo build --release && python3 benches/files_bench.py [--size-mib 1024] [--runs 5]
+`--storage` picks where the server keeps the bytes: `file` (the data dir, default), `s3` (an
+S3-compatible server on loopback, started through `.ci/s3-server` and pinned to the server's
+core, removed afterwards) or `s3://bucket/prefix` (a bucket named by the `AWS_*` environment;
+the benchmark's files are deleted through the API at the end).
+
+    cargo build --release && python3 benches/files_bench.py [--size-mib 1024] [--runs 5] \
+        [--storage file|s3|s3://bucket/prefix]
 """
 import argparse
 import hashlib
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_PASSWORD = "bench-admin-password"
@@ -84,6 +91,33 @@ def upload(port, token, path):
     return json.loads(out.stdout)
 
 
+def start_loopback_s3(work, env):
+    """Starts `.ci/s3-server` with its state under `work`; adds its `export`s to `env`."""
+    env["S3_SERVER_STATE"] = os.path.join(work, "s3-server")
+    out = subprocess.run([os.path.join(ROOT, ".ci/s3-server"), "start"], check=True,
+                         capture_output=True, text=True, env=env)
+    for line in out.stdout.splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value
+    with open(os.path.join(env["S3_SERVER_STATE"], "pid")) as f:
+        pid = f.read().strip()
+    # It serves the switchboard server, so it shares the server's core.
+    subprocess.run(["taskset", "-a", "-p", "-c", "0", pid], check=True,
+                   stdout=subprocess.DEVNULL)
+    return f"s3://{env['SWITCHBOARD_TEST_S3_BUCKET']}/bench-{uuid.uuid4().hex}"
+
+
+def stop_loopback_s3(env):
+    subprocess.run([os.path.join(ROOT, ".ci/s3-server"), "stop"], env=env, check=False)
+
+
+def delete_file(port, token, file_id):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("DELETE", f"/api/files/{file_id}", headers={"authorization": f"Bearer {token}"})
+    conn.getresponse().read()
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -114,33 +148,46 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--small-mib", type=int, default=64)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--upload-runs", type=int, default=None,
+                    help="uploads of the large file (default: half of --runs)")
+    ap.add_argument("--storage", default="file",
+                    help="file, s3 (a loopback S3 server) or s3://bucket/prefix")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/switchboard"))
     args = ap.parse_args()
     if not os.path.exists(args.binary):
         sys.exit("build first: cargo build --release")
 
+    if args.storage not in ("file", "s3") and not args.storage.startswith("s3://"):
+        sys.exit("--storage is file, s3 or s3://bucket/prefix")
     work = tempfile.mkdtemp(prefix="sb-files-bench-")
     server = static = None
+    env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
+    storage = args.storage
+    uploaded = []
     try:
+        if storage == "s3":
+            storage = start_loopback_s3(work, env)
         big = os.path.join(work, "big.bin")
         small = os.path.join(work, "small.bin")
         make_file(big, args.size_mib)
         make_file(small, args.small_mib)
         port = free_port()
-        env = dict(os.environ, SWITCHBOARD_ADMIN_PASSWORD=ADMIN_PASSWORD, RUST_LOG="warn")
         server = subprocess.Popen(
             ["taskset", "-c", "0", args.binary, "serve", "--data-dir", os.path.join(work, "data"),
-             "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(4 << 30)],
+             "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(4 << 30),
+             "--storage", storage],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(port)
         token = login(port)
 
         up_secs = []
-        for _ in range(max(1, args.runs // 2)):
+        for _ in range(args.upload_runs or max(1, args.runs // 2)):
             start = time.perf_counter()
             f = upload(port, token, big)
             up_secs.append(time.perf_counter() - start)
+            uploaded.append(f["id"])
         small_file = upload(port, token, small)
+        uploaded.append(small_file["id"])
         size = os.path.getsize(big)
 
         # Warm the page cache for everyone alike.
@@ -187,7 +234,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
 
         mib = size / (1 << 20)
         med = statistics.median
-        print(f"file: {mib:.0f} MiB, runs: {args.runs} (medians)")
+        print(f"file: {mib:.0f} MiB, runs: {args.runs}, uploads: {len(up_secs)} (medians), "
+              f"storage: {args.storage}, binary: {args.binary}")
         print("| measure | value |")
         print("|---|---|")
         print(f"| download, switchboard | {mib / med(ours):.0f} MiB/s |")
@@ -202,11 +250,16 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         print(f"| server RSS idle | {idle / 1024:.1f} MiB |")
         print(f"| peak RSS, 50 downloads of {args.small_mib} MiB | {peaks['small'] / 1024:.1f} MiB |")
         print(f"| peak RSS, 50 downloads of {args.size_mib} MiB | {peaks['large'] / 1024:.1f} MiB |")
+        if args.storage.startswith("s3://"):
+            for file_id in uploaded:
+                delete_file(port, token, file_id)
     finally:
         for p in (server, static):
             if p and p.poll() is None:
                 p.terminate()
                 p.wait(timeout=10)
+        if args.storage == "s3":
+            stop_loopback_s3(env)
         shutil.rmtree(work, ignore_errors=True)
 
 
