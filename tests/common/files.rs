@@ -1332,9 +1332,15 @@ impl TestApp {
             .unwrap_or_else(|| panic!("HEAD without a numeric Upload-Offset: {resp:?}"))
     }
 
-    /// Stored part objects of unfinished resumable uploads (`<data-dir>/uploads/**`).
-    pub fn upload_part_files(&self) -> Vec<PathBuf> {
-        files_under(&self.data_path().join("uploads"))
+    /// Keys of the stored part objects of unfinished resumable uploads (`uploads/**` in the
+    /// store, local or S3).
+    pub fn upload_part_files(&self) -> Vec<String> {
+        self.env
+            .store
+            .list("uploads")
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
     }
 
     /// Waits (up to `within`) until no upload part object is stored; panics otherwise.

@@ -193,7 +193,13 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         if self.owns_store && self.store.s3.is_some() {
-            self.store.delete_all();
+            // Never a panic here: this may run while a failed test unwinds.
+            if let Err(e) = self.store.delete_all() {
+                eprintln!(
+                    "cannot delete the test prefix {:?}: {e}",
+                    self.store.storage_arg
+                );
+            }
         }
         let Some(pg) = self.pg.take() else { return };
         // Drop may run inside a tokio runtime, so use a separate thread with its own runtime.
