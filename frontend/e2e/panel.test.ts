@@ -21,6 +21,7 @@ import {
   navTo,
   openPanel,
   OUT_DIR,
+  pollUntil,
   type Panel,
   SECOND_ADMIN,
   Server,
@@ -508,6 +509,52 @@ describe('admin panel', () => {
     await waitForConnection(pa, 'live', 45_000);
     await waitForConnection(pb, 'live', 45_000);
     await cdp.detach();
+  });
+
+  test('4d. resumable upload: a tab closed mid-upload resumes when the same file is dropped again in a new tab', async () => {
+    const C = await openPanel(browser, server.url, 'C');
+    extraPanels.push(C);
+    await loginViaForm(C, ADMIN_USERNAME, ADMIN_PASSWORD);
+    const name = 'e2e-closed-tab.bin';
+    // From a file on disk, so that both drops carry the same modification time (part of the
+    // fingerprint under which the panel remembers the upload's URL).
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-tab-'));
+    const path = join(dir, name);
+    const content = randomBytes(40 * 1024 * 1024 + 99);
+    writeFileSync(path, content);
+    try {
+      const first = C.page;
+      await navTo(first, 'Files');
+      const cdp = await C.context.newCDPSession(first);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 6 * 1024 * 1024 });
+      await first.getByLabel('Upload files', { exact: true }).setInputFiles(path);
+      // Wait until the server holds at least one whole request's bytes, then close the tab.
+      const kept = await pollUntil('a partial upload on the server', 60_000, async () => {
+        const r = await adminApi.expect(200, 'GET', '/api/uploads');
+        const u = (r.body.items as { name: string; offset: number }[]).find((i) => i.name === name);
+        return u && u.offset >= 16 * 1024 * 1024 ? u.offset : null;
+      });
+      await first.close();
+
+      const second = await C.context.newPage();
+      const offsets: number[] = [];
+      second.on('request', (r) => {
+        if (r.method() === 'PATCH' && new URL(r.url()).pathname.startsWith('/api/uploads/')) offsets.push(Number(r.headers()['upload-offset']));
+      });
+      await second.goto('/files');
+      await second.getByRole('heading', { name: 'Files', level: 1 }).waitFor();
+      const finishedP = second.waitForResponse(isUploadFinished, { timeout: 120_000 });
+      await second.getByLabel('Upload files', { exact: true }).setInputFiles(path);
+      const finished = await finishedP;
+      expect(offsets[0], 'the new tab started the upload over').toBeGreaterThanOrEqual(kept);
+      const file = await adminApi.getFile(finished.headers()['switchboard-file-id']!);
+      expect(file.size).toBe(content.length);
+      expect(file.sha256).toBe(sha256Of(content));
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('4c. ZIP: three files selected in the list download as one archive that unpacks to the same bytes', async () => {
