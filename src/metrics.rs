@@ -72,8 +72,25 @@ pub fn ws_events_sent(n: u64) {
 }
 
 /// One more (`+1`) or one fewer (`-1`) download streaming right now.
-pub fn downloads_in_flight(delta: f64) {
+fn downloads_in_flight(delta: f64) {
     gauge!("switchboard_downloads_in_flight").increment(delta);
+}
+
+/// One download (or ZIP bundle) streaming: counted in the gauge while this value lives, so a
+/// body dropped at any point (client gone) lowers it again.
+pub struct DownloadInFlight;
+
+impl DownloadInFlight {
+    pub fn enter() -> Self {
+        downloads_in_flight(1.0);
+        Self
+    }
+}
+
+impl Drop for DownloadInFlight {
+    fn drop(&mut self) {
+        downloads_in_flight(-1.0);
+    }
 }
 
 pub fn ws_slow_consumer() {

@@ -243,7 +243,7 @@ pub async fn open(state: &AppState, user: &Principal, selection: Selection) -> R
         user: user.clone(),
         entries,
         zip64,
-        _gauge: InFlight::enter(),
+        _gauge: metrics::DownloadInFlight::enter(),
     };
     Ok(Bundle {
         disposition: naming::content_disposition(&selection.name),
@@ -393,22 +393,6 @@ impl Drop for Watch {
     }
 }
 
-/// Counts bundles streaming right now among the downloads in flight of `/metrics`.
-struct InFlight;
-
-impl InFlight {
-    fn enter() -> Self {
-        metrics::downloads_in_flight(1.0);
-        Self
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::downloads_in_flight(-1.0);
-    }
-}
-
 enum Counted {
     Yes,
     LimitReached,
@@ -422,7 +406,7 @@ struct Bundler {
     user: Principal,
     entries: Vec<Entry>,
     zip64: bool,
-    _gauge: InFlight,
+    _gauge: metrics::DownloadInFlight,
 }
 
 impl Bundler {

@@ -148,7 +148,7 @@ pub async fn serve(
         counts,
         length,
         slot,
-        _gauge: InFlight::enter(),
+        _gauge: metrics::DownloadInFlight::enter(),
     };
     if length == 0 {
         // Nothing to stream, and the server may never poll an empty body: settle it here.
@@ -286,22 +286,6 @@ async fn take_slot(
     }
 }
 
-/// Counts downloads streaming right now for `/metrics`.
-struct InFlight;
-
-impl InFlight {
-    fn enter() -> Self {
-        metrics::downloads_in_flight(1.0);
-        Self
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::downloads_in_flight(-1.0);
-    }
-}
-
 /// Everything the body stream owns; dropping it (client gone) releases the slot, lowers the
 /// gauge and, through the [`Transfer`], publishes `download.aborted`.
 struct Streamer {
@@ -313,7 +297,7 @@ struct Streamer {
     counts: bool,
     length: u64,
     slot: Option<SlotGuard>,
-    _gauge: InFlight,
+    _gauge: metrics::DownloadInFlight,
 }
 
 impl Streamer {
