@@ -578,14 +578,22 @@ pub async fn sweep(writer: &Writer, storage: &Storage) -> Result<(usize, u64)> {
 /// between publishing and committing on some instance.
 async fn sweep_orphans(db: &impl ConnectionTrait, storage: &Storage) -> Result<()> {
     let cutoff = Utc::now() - chrono::Duration::hours(1);
-    for key in storage.objects_older_than(cutoff).await? {
-        let known = file::Entity::find()
-            .filter(file::Column::StorageKey.eq(key.as_str()))
-            .count(db)
-            .await?;
-        if known == 0 {
+    let old = storage.objects_older_than(cutoff).await?;
+    // Nearly every stored object is old: ask which of them have rows a batch at a time, not
+    // one query per object.
+    for batch in old.chunks(500) {
+        let known: std::collections::HashSet<String> = file::Entity::find()
+            .filter(file::Column::StorageKey.is_in(batch.iter().map(String::as_str)))
+            .select_only()
+            .column(file::Column::StorageKey)
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        for key in batch.iter().filter(|k| !known.contains(*k)) {
             tracing::info!(%key, "deleting stored object without a file row");
-            storage.delete(&key).await?;
+            storage.delete(key).await?;
         }
     }
     Ok(())
