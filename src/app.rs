@@ -18,6 +18,7 @@ use crate::{
     },
     health,
     listener::{self, ServerConfig},
+    mail::Mailer,
     metrics,
     middleware::{BodyIdleTimeout, BodyLimit, ErrorEnvelope, InputGuard},
     openapi, origin, panel,
@@ -70,6 +71,16 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         writer.clone(),
     )
     .await?;
+    let mailer = match &args.smtp_url {
+        Some(url) => Some(Mailer::new(url, &args.smtp_from)?),
+        None => None,
+    };
+    if mailer.is_some() && args.public_url.is_none() {
+        tracing::warn!(
+            "--smtp-url is set without --public-url: links in e-mail point at http://{}",
+            args.listen
+        );
+    }
     realtime::retention::spawn_sweeper(writer.clone(), realtime);
     files::service::spawn_sweeper(
         writer.clone(),
@@ -92,6 +103,9 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         throttles: Throttles {
             user: Throttle::new(args.login_max_failures_per_user, window),
             ip: Throttle::new(args.login_max_failures_per_ip, window),
+            mfa: Throttle::new(args.login_max_failures_per_user, window),
+            reset_ip: Throttle::new(args.reset_max_per_ip, window),
+            reset_email: Throttle::new(RESET_MAILS_PER_HOUR, Duration::from_secs(3600)),
         },
         settings: Settings {
             refresh_ttl_secs: args.refresh_token_ttl_secs,
@@ -102,12 +116,30 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
             cors_origins: origin::normalise_all(&args.cors_origins),
             body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs),
             upload_expiry: Duration::from_secs(args.upload_expiry_secs),
+            require_mfa_for_admins: args.require_mfa_for_admins,
+            invitation_ttl_days: i64::try_from(args.invitation_ttl_days).unwrap_or(7),
+            reset_ttl: chrono::Duration::seconds(
+                i64::try_from(args.reset_ttl_secs).unwrap_or(3600),
+            ),
+            mail_base_url: mail_base_url(args),
         },
         storage,
         download_slots: Slots::default(),
         imports,
         totals: ListTotals::default(),
+        mailer,
     }))
+}
+
+/// Reset mails one address receives per hour at most.
+const RESET_MAILS_PER_HOUR: u32 = 3;
+
+/// Links in e-mail: `--public-url`, else the listen address (never a request's `Host`).
+fn mail_base_url(args: &ServeArgs) -> String {
+    match &args.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", args.listen),
+    }
 }
 
 /// The store `--storage` names; a remote one is probed (write, read, delete a marker) so a

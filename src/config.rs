@@ -208,6 +208,32 @@ pub struct ServeArgs {
     /// header of the request that creates the link.
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Admins must enrol a second factor (TOTP) before they can do anything else.
+    #[arg(long, env = "SWITCHBOARD_REQUIRE_MFA_FOR_ADMINS")]
+    pub require_mfa_for_admins: bool,
+    /// SMTP server for invitations and password resets: `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS) or `smtp://host:25` (plain, local relays
+    /// only). Without it, no mail is sent; admins copy links from the panel.
+    #[arg(long, env = "SWITCHBOARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of mail, e.g. `Switchboard <admin@example.com>`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SMTP_FROM",
+        default_value = "Switchboard <switchboard@localhost>"
+    )]
+    pub smtp_from: String,
+    /// Days an invitation link stays valid unless the invitation says otherwise.
+    #[arg(long, env = "SWITCHBOARD_INVITATION_TTL_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub invitation_ttl_days: u64,
+    /// Seconds a password reset link stays valid.
+    #[arg(long, env = "SWITCHBOARD_RESET_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub reset_ttl_secs: u64,
+    /// Password reset requests per client address within the login-failure window before 429.
+    #[arg(long, env = "SWITCHBOARD_RESET_MAX_PER_IP", default_value_t = 10)]
+    pub reset_max_per_ip: u32,
     /// How often expired files and links are deleted, in seconds.
     #[arg(long, env = "SWITCHBOARD_FILE_SWEEP_INTERVAL_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]

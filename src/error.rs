@@ -16,6 +16,12 @@ pub enum Error {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// `--require-mfa-for-admins`: this admin must enrol a second factor before anything else.
+    #[error("enrol a second factor (POST /api/auth/mfa/totp) before using the API")]
+    MfaEnrollmentRequired,
+    /// A wrong, reused or malformed second-factor code at sign-in.
+    #[error("invalid or already used code")]
+    InvalidMfaCode,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -159,6 +165,12 @@ impl From<Error> for ApiError {
             }
             Error::Unauthorized(_) => Self::Unauthorized(Json(ErrorBody::new("unauthorized", msg))),
             Error::Forbidden(_) => Self::Forbidden(Json(ErrorBody::new("forbidden", msg))),
+            Error::MfaEnrollmentRequired => {
+                Self::Forbidden(Json(ErrorBody::new("mfa_enrollment_required", msg)))
+            }
+            Error::InvalidMfaCode => {
+                Self::Unauthorized(Json(ErrorBody::new("invalid_mfa_code", msg)))
+            }
             Error::NotFound(_) => Self::NotFound(Json(ErrorBody::new("not_found", msg))),
             Error::Conflict { code, .. } => Self::Conflict(Json(ErrorBody::new(code, msg))),
             Error::VersionMismatch { current } => {

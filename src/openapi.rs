@@ -3,25 +3,48 @@
 use poem_openapi::OpenApiService;
 
 use crate::{
-    auth::api::AuthApi,
+    auth::{api::AuthApi, keys_api::KeysApi, mfa_api::MfaApi, sessions_api::SessionsApi},
     files::{api::FilesApi, tasks_api::TasksApi},
+    invitations::api::InvitationsApi,
     realtime::api::EventsApi,
     uploads::api::UploadsApi,
     users::api::UsersApi,
 };
 
-pub type Apis = (AuthApi, UsersApi, FilesApi, UploadsApi, TasksApi, EventsApi);
+pub type Apis = (
+    AuthApi,
+    MfaApi,
+    SessionsApi,
+    KeysApi,
+    UsersApi,
+    InvitationsApi,
+    FilesApi,
+    UploadsApi,
+    TasksApi,
+    EventsApi,
+);
 
 /// The API service, served under `/api`.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi, FilesApi, UploadsApi, TasksApi, EventsApi),
+        (
+            AuthApi,
+            MfaApi,
+            SessionsApi,
+            KeysApi,
+            UsersApi,
+            InvitationsApi,
+            FilesApi,
+            UploadsApi,
+            TasksApi,
+            EventsApi,
+        ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Admin backend with a live admin panel. Authenticate with `POST /api/auth/login` \
-             and send `Authorization: Bearer <access_token>`. Every error has the body \
+             and send `Authorization: Bearer <access_token>` (or an API key from `POST /api/keys`). Every error has the body \
              `{\"error\": {\"code\", \"message\", \"fields\"?}}`.",
     )
     .server("/api")

@@ -8,6 +8,7 @@ use crate::{
     auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
     db::Db,
     files::{slots::Slots, tasks::Imports},
+    mail::Mailer,
     pagination::Totals,
     realtime::Realtime,
     storage::Storage,
@@ -29,12 +30,26 @@ pub struct Settings {
     pub body_idle_timeout: Duration,
     /// How long an unfinished resumable upload lives after its last change.
     pub upload_expiry: Duration,
+    /// `--require-mfa-for-admins`.
+    pub require_mfa_for_admins: bool,
+    /// Default validity of an invitation link, in days.
+    pub invitation_ttl_days: i64,
+    /// Validity of a password reset link.
+    pub reset_ttl: chrono::Duration,
+    /// Base of links sent by e-mail (`--public-url`, else the listen address; see `links.rs`).
+    pub mail_base_url: String,
 }
 
 /// The failed-login windows: per username and per client address.
 pub struct Throttles {
     pub user: Throttle,
     pub ip: Throttle,
+    /// Wrong second-factor codes per user (sign-in and enrolment).
+    pub mfa: Throttle,
+    /// Password reset requests per client address (every request counts).
+    pub reset_ip: Throttle,
+    /// Reset mails per user, so nobody can flood an inbox (silently: the answer stays 202).
+    pub reset_email: Throttle,
 }
 
 /// Everything the state is made of.
@@ -50,6 +65,8 @@ pub struct Parts {
     pub imports: Imports,
     /// Cached totals of the users and files lists.
     pub totals: ListTotals,
+    /// Outgoing mail, when `--smtp-url` is set.
+    pub mailer: Option<Mailer>,
 }
 
 #[derive(Default)]
@@ -114,5 +131,9 @@ impl AppState {
 
     pub fn totals(&self) -> &ListTotals {
         &self.0.totals
+    }
+
+    pub fn mailer(&self) -> Option<&Mailer> {
+        self.0.mailer.as_ref()
     }
 }

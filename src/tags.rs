@@ -15,6 +15,14 @@ pub enum ApiTags {
     Events,
     /// Background tasks such as URL imports (cancelling needs the admin role).
     Tasks,
+    /// API keys for scripts.
+    Keys,
+    /// Your sessions and (admin) anyone's; ending one signs that browser out.
+    Sessions,
+    /// Two-factor sign-in (TOTP) and recovery codes.
+    Mfa,
+    /// Invite people by e-mail or link (admin).
+    Invitations,
     /// Resumable uploads (tus 1.0.0); creating and changing them needs the admin role.
     Uploads,
 }

@@ -10,6 +10,7 @@ mod m20261201_000005_list_indexes;
 mod m20261202_000006_event_filter_indexes;
 mod m20261202_000007_uploads;
 mod m20261202_000008_tasks;
+mod m20261202_000009_accounts;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_event_filter_indexes::Migration),
             Box::new(m20261202_000007_uploads::Migration),
             Box::new(m20261202_000008_tasks::Migration),
+            Box::new(m20261202_000009_accounts::Migration),
         ]
     }
 }

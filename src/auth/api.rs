@@ -1,11 +1,21 @@
 //! `/api/auth/*` handlers.
 
+use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union, param::Path, payload::Json};
 
-use super::{guard::BearerAuth, service};
+use super::{
+    guard::BearerAuth,
+    reset,
+    service::{self, LoginOutcome},
+};
 use crate::{
-    error::ApiResult, state::AppState, strict::StrictString, tags::ApiTags, users::dto::User,
+    error::{ApiResult, Error},
+    links,
+    state::AppState,
+    strict::StrictString,
+    tags::ApiTags,
+    users::dto::User,
 };
 
 pub struct AuthApi;
@@ -57,6 +67,62 @@ impl From<service::Tokens> for TokenResponse {
     }
 }
 
+/// The password was right and the account has a second factor: answer `challenge` with a code
+/// at `POST /api/auth/mfa`.
+#[derive(Debug, Object)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    pub mfa_required: bool,
+    pub challenge: String,
+    /// Seconds the challenge stays valid.
+    pub expires_in: u64,
+}
+
+/// Tokens, or a second-factor challenge.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    MfaRequired(MfaChallenge),
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub email: StrictString,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetConfirmRequest {
+    /// From the link (`/reset#token=…`).
+    pub token: StrictString,
+    /// At least 8 characters.
+    pub new_password: StrictString,
+}
+
+/// A password reset link for an admin to hand over.
+#[derive(Debug, Object)]
+pub struct ResetLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Accepted: if the address belongs to an enabled user, a link is on its way. The answer is
+    /// the same for every address.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(ApiResponse)]
+pub enum LinkCreated {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<ResetLink>),
+}
+
 #[derive(ApiResponse)]
 pub enum NoContent {
     /// Done.
@@ -69,21 +135,33 @@ impl AuthApi {
     /// Log in
     ///
     /// The same 401 whether the user is unknown, disabled or the password is wrong. Repeated
-    /// failures for a username or from a client address give 429 with `Retry-After`.
+    /// failures for a username or from a client address give 429 with `Retry-After`. With a
+    /// second factor on, the answer is `{mfa_required: true, challenge, expires_in}` instead of
+    /// tokens: send the challenge and a code to `POST /api/auth/mfa`.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
         req: &Request,
         body: Json<LoginRequest>,
-    ) -> ApiResult<Json<TokenResponse>> {
+    ) -> ApiResult<Json<LoginResponse>> {
         let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
         let ua = req
             .header(poem::http::header::USER_AGENT)
             .map(str::to_owned);
         let LoginRequest { username, password } = body.0;
-        let tokens = service::login(&state, &username, password.into_inner(), ip, ua).await?;
-        Ok(Json(tokens.into()))
+        let outcome = service::login(&state, &username, password.into_inner(), ip, ua).await?;
+        Ok(Json(match outcome {
+            LoginOutcome::Tokens(t) => LoginResponse::Tokens(t.into()),
+            LoginOutcome::Challenge {
+                challenge,
+                expires_in,
+            } => LoginResponse::MfaRequired(MfaChallenge {
+                mfa_required: true,
+                challenge,
+                expires_in,
+            }),
+        }))
     }
 
     /// Refresh tokens
@@ -146,5 +224,76 @@ impl AuthApi {
         )
         .await?;
         Ok(NoContent::Done)
+    }
+
+    /// Forgot password
+    ///
+    /// Mails a single-use reset link (valid one hour by default) if the address belongs to an
+    /// enabled user. Always 202, whatever the address; requests from one client address are
+    /// throttled (429).
+    #[oai(
+        path = "/auth/reset",
+        method = "post",
+        operation_id = "request_password_reset"
+    )]
+    async fn request_reset(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Json<ResetRequest>,
+    ) -> ApiResult<Accepted> {
+        if let Some(ip) = req.remote_addr().as_socket_addr().map(|a| a.ip()) {
+            let key = format!("reset-ip:{ip}");
+            let throttle = &state.throttles().reset_ip;
+            if let Some(retry_after_secs) = throttle.retry_after(&key) {
+                return Err(Error::RateLimited { retry_after_secs }.into());
+            }
+            throttle.record_failure(&key);
+        }
+        reset::request(&state, &body.email);
+        Ok(Accepted::Accepted)
+    }
+
+    /// Set a new password from a reset link
+    ///
+    /// The link works once; every session of the user ends. An unknown, used or expired link
+    /// is 410.
+    #[oai(
+        path = "/auth/reset/confirm",
+        method = "post",
+        operation_id = "confirm_password_reset"
+    )]
+    async fn confirm_reset(
+        &self,
+        state: Data<&AppState>,
+        body: Json<ResetConfirmRequest>,
+    ) -> ApiResult<NoContent> {
+        let ResetConfirmRequest {
+            token,
+            new_password,
+        } = body.0;
+        reset::confirm(&state, &token, new_password.into_inner()).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Make a password reset link (admin)
+    ///
+    /// For handing over by other means (no mail server configured, or a user locked out). The
+    /// link works once, for an hour by default.
+    #[oai(
+        path = "/users/:id/reset-link",
+        method = "post",
+        operation_id = "create_reset_link"
+    )]
+    async fn reset_link(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<LinkCreated> {
+        let base = links::public_base(&state, req);
+        let (url, expires_at) = reset::link_for(&state, &auth.0, &id.0, &base).await?;
+        Ok(LinkCreated::Created(Json(ResetLink { url, expires_at })))
     }
 }

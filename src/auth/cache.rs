@@ -107,6 +107,8 @@ mod tests {
             username: "u".into(),
             role: Role::Admin,
             session_id: sid.into(),
+            key: None,
+            mfa_pending: false,
         }
     }
 

@@ -39,6 +39,22 @@ pub struct TicketClaims {
 /// download, short enough that a leaked URL is worth little.
 pub const TICKET_TTL_SECS: i64 = 120;
 
+/// The proof of a correct password while the second factor is still to come: names the user, is
+/// good for [`CHALLENGE_TTL_SECS`], and is signed with a key of its own so it is never an access
+/// token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeClaims {
+    pub sub: String,
+    /// Unique per challenge.
+    pub cid: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Time to type the code from an authenticator app after the password was accepted.
+pub const CHALLENGE_TTL_SECS: i64 = 300;
+
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -48,12 +64,14 @@ pub struct JwtKeys {
     /// presented as a ticket nor the reverse.
     ticket_encoding: EncodingKey,
     ticket_decoding: DecodingKey,
+    challenge_encoding: EncodingKey,
+    challenge_decoding: DecodingKey,
 }
 
-fn ticket_key(secret: &[u8]) -> Vec<u8> {
+fn derived_key(purpose: &[u8], secret: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"switchboard download ticket\0");
+    h.update(purpose);
     h.update(secret);
     h.finalize().to_vec()
 }
@@ -64,7 +82,8 @@ impl JwtKeys {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub"]);
-        let ticket = ticket_key(secret);
+        let ticket = derived_key(b"switchboard download ticket\0", secret);
+        let challenge = derived_key(b"switchboard mfa challenge\0", secret);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -72,6 +91,8 @@ impl JwtKeys {
             ttl_secs,
             ticket_encoding: EncodingKey::from_secret(&ticket),
             ticket_decoding: DecodingKey::from_secret(&ticket),
+            challenge_encoding: EncodingKey::from_secret(&challenge),
+            challenge_decoding: DecodingKey::from_secret(&challenge),
         }
     }
 
@@ -116,6 +137,37 @@ impl JwtKeys {
         )
         .map_err(|e| Error::Internal(format!("ticket signing failed: {e}")))?;
         Ok((token, claims.exp))
+    }
+
+    /// A second-factor challenge for `user_id`.
+    pub fn issue_challenge(&self, user_id: &str) -> Result<String> {
+        let now = Utc::now().timestamp();
+        let claims = ChallengeClaims {
+            sub: user_id.to_owned(),
+            cid: uuid::Uuid::new_v4().simple().to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + CHALLENGE_TTL_SECS,
+        };
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.challenge_encoding,
+        )
+        .map_err(|e| Error::Internal(format!("challenge signing failed: {e}")))
+    }
+
+    /// Same checks as [`Self::verify`], with the challenge key.
+    pub fn verify_challenge(&self, token: &str) -> Result<ChallengeClaims> {
+        let denied = Error::Unauthorized("invalid or expired sign-in challenge; log in again");
+        let data = decode::<ChallengeClaims>(token, &self.challenge_decoding, &self.validation)
+            .map_err(|_| {
+                Error::Unauthorized("invalid or expired sign-in challenge; log in again")
+            })?;
+        if data.claims.iat > Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            return Err(denied);
+        }
+        Ok(data.claims)
     }
 
     /// Same checks as [`Self::verify`], with the ticket key.

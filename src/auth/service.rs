@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use entity::user;
 use serde_json::json;
 
-use super::sessions::{self, Principal};
+use super::{
+    mfa,
+    sessions::{self, Principal},
+};
 use crate::{
     error::{Error, Result},
     realtime::event::{Actor, EventType, Revoke},
@@ -28,14 +31,22 @@ fn user_key(username: &str) -> String {
     format!("u:{}", username.to_lowercase())
 }
 
-/// Checks credentials (throttled per username and per client address) and opens a session.
+/// What a correct password leads to: a session, or (second factor on) a challenge to answer with
+/// a code at `POST /api/auth/mfa`.
+pub enum LoginOutcome {
+    Tokens(Tokens),
+    Challenge { challenge: String, expires_in: u64 },
+}
+
+/// Checks credentials (throttled per username and per client address) and opens a session, or
+/// asks for the second factor.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: String,
     ip: Option<IpAddr>,
     user_agent: Option<String>,
-) -> Result<Tokens> {
+) -> Result<LoginOutcome> {
     let ukey = user_key(username);
     let ikey = ip.map(|ip| format!("ip:{ip}"));
     let throttles = state.throttles();
@@ -66,7 +77,56 @@ pub async fn login(
         }
     };
     throttles.user.clear(&ukey);
+    if mfa::is_enabled(state.db().conn(), &user.id).await? {
+        return Ok(LoginOutcome::Challenge {
+            challenge: state.jwt().issue_challenge(&user.id)?,
+            expires_in: super::jwt::CHALLENGE_TTL_SECS as u64,
+        });
+    }
+    open_session(state, user, ip, user_agent)
+        .await
+        .map(LoginOutcome::Tokens)
+}
 
+/// The second sign-in step: the challenge from a correct password and a code (TOTP or
+/// recovery). Failures are throttled per user like passwords.
+pub async fn complete_mfa(
+    state: &AppState,
+    challenge: &str,
+    code: &str,
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+) -> Result<Tokens> {
+    let claims = state.jwt().verify_challenge(challenge)?;
+    let key = format!("mfa:{}", claims.sub);
+    let throttle = &state.throttles().mfa;
+    if let Some(retry_after_secs) = throttle.retry_after(&key) {
+        return Err(Error::RateLimited { retry_after_secs });
+    }
+    let user = users::get(state.db().conn(), &claims.sub)
+        .await
+        .ok()
+        .filter(|u| !u.disabled)
+        .ok_or(Error::Unauthorized(
+            "invalid or expired sign-in challenge; log in again",
+        ))?;
+    if !mfa::verify(state.writer(), &user.id, &user.username, code).await? {
+        throttle.record_failure(&key);
+        tracing::info!(username = %user.username, ip = ?ip, "second factor failed");
+        audit_failed_login(state, &user.username, ip).await;
+        return Err(Error::InvalidMfaCode);
+    }
+    throttle.clear(&key);
+    open_session(state, user, ip, user_agent).await
+}
+
+/// Opens a session for a user whose credentials were just checked, with `auth.login`.
+pub async fn open_session(
+    state: &AppState,
+    user: user::Model,
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+) -> Result<Tokens> {
     let mut w = state.writer().begin().await?;
     let (sid, refresh_token) = sessions::create(
         &*w,
@@ -89,6 +149,38 @@ pub async fn login(
     w.commit().await?;
     tracing::info!(username = %user.username, user_id = %user.id, "login");
     issue(state, &sid, refresh_token, user)
+}
+
+/// Confirms TOTP enrolment; wrong codes are throttled like sign-in codes.
+pub async fn confirm_mfa(
+    state: &AppState,
+    principal: &Principal,
+    code: &str,
+) -> Result<Vec<String>> {
+    let key = format!("mfa:{}", principal.user_id);
+    let throttle = &state.throttles().mfa;
+    if let Some(retry_after_secs) = throttle.retry_after(&key) {
+        return Err(Error::RateLimited { retry_after_secs });
+    }
+    let confirmed = mfa::confirm(state.writer(), principal, code).await;
+    if matches!(confirmed, Err(Error::Validation(_))) {
+        throttle.record_failure(&key);
+    }
+    confirmed
+}
+
+/// Turns the caller's second factor off after checking their password.
+pub async fn disable_mfa(state: &AppState, principal: &Principal, password: String) -> Result<()> {
+    principal.require_session()?;
+    let user = users::get(state.db().conn(), &principal.user_id).await?;
+    if !state
+        .hasher()
+        .verify(password, Some(user.password_hash.clone()))
+        .await?
+    {
+        return Err(Error::field("password", "is incorrect"));
+    }
+    mfa::disable_own(state.writer(), principal).await
 }
 
 /// Longest attempted username kept in an `auth.login_failed` event.
@@ -143,6 +235,7 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Result<()> {
+    principal.require_session()?;
     // The new password's rules first, before the (slow) check of the current one.
     if let Some(problem) = validate::password(&new_password) {
         return Err(Error::field("new_password", problem));
@@ -173,4 +266,53 @@ fn issue(state: &AppState, sid: &str, refresh_token: String, user: user::Model) 
         refresh_token,
         user,
     })
+}
+
+/// Ends one session: the caller's own, or (admin) anyone's; anything else is the same 404 as no
+/// session at all. Its sockets close with 4401.
+pub async fn end_session(state: &AppState, actor: &Principal, id: &str) -> Result<()> {
+    let mut w = state.writer().begin().await?;
+    let session = sessions::get_live(&*w, id)
+        .await?
+        .filter(|s| s.user_id == actor.user_id || actor.is_admin())
+        .ok_or(Error::NotFound("session"))?;
+    sessions::end(&*w, id).await?;
+    session_revoked(&mut w, actor, &session.id, &session.user_id);
+    w.commit().await?;
+    Ok(())
+}
+
+/// Ends every session of the caller except the one making the request.
+pub async fn end_other_sessions(state: &AppState, actor: &Principal) -> Result<u64> {
+    actor.require_session()?;
+    let mut w = state.writer().begin().await?;
+    let ended = sessions::revoke_others(&*w, &actor.user_id, &actor.session_id).await?;
+    for id in &ended {
+        session_revoked(&mut w, actor, id, &actor.user_id);
+    }
+    w.commit().await?;
+    Ok(ended.len() as u64)
+}
+
+/// An admin ends every session of a user (their API keys keep working).
+pub async fn end_user_sessions(state: &AppState, admin: &Principal, user_id: &str) -> Result<u64> {
+    admin.require_admin()?;
+    users::get(state.db().conn(), user_id).await?;
+    let mut w = state.writer().begin().await?;
+    // `keep` names no session: every one of them ends, the admin's own too if it is theirs.
+    let ended = sessions::revoke_others(&*w, user_id, "").await?;
+    for id in &ended {
+        session_revoked(&mut w, admin, id, user_id);
+    }
+    w.commit().await?;
+    Ok(ended.len() as u64)
+}
+
+fn session_revoked(w: &mut crate::write::Write<'_>, actor: &Principal, id: &str, user_id: &str) {
+    w.event(
+        EventType::SessionRevoked,
+        Some(&Actor::from(actor)),
+        json!({"id": id, "user_id": user_id, "reason": "ended"}),
+    );
+    w.revoke(Revoke::Session(id.to_owned()));
 }

@@ -25,7 +25,20 @@ pub struct Principal {
     pub user_id: String,
     pub username: String,
     pub role: crate::users::Role,
+    /// The login session, or the API key's id when the request came with a key.
     pub session_id: String,
+    /// Set when the request authenticated with an API key.
+    pub key: Option<KeyCredential>,
+    /// `--require-mfa-for-admins` and this admin has no second factor yet: only enrolment is
+    /// open to them (`guard.rs`).
+    pub mfa_pending: bool,
+}
+
+/// What an API-key principal carries besides its id.
+#[derive(Debug, Clone)]
+pub struct KeyCredential {
+    /// When the key stops working (its sockets are closed then).
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Principal {
@@ -41,6 +54,18 @@ impl Principal {
             Err(Error::Forbidden("this action requires the admin role"))
         }
     }
+
+    /// `Forbidden` for an API key: account security (password, second factor, keys, sessions)
+    /// is changed only by the person, signed in.
+    pub fn require_session(&self) -> Result<()> {
+        if self.key.is_some() {
+            Err(Error::Forbidden(
+                "API keys cannot do this; sign in with the account's password",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Why a session ended (kept on the row for the audit trail).
@@ -51,6 +76,8 @@ pub enum RevokeReason {
     PasswordChanged,
     Disabled,
     Demoted,
+    /// Ended from a sessions list, by the user or an admin.
+    Ended,
 }
 
 impl RevokeReason {
@@ -61,6 +88,7 @@ impl RevokeReason {
             Self::PasswordChanged => "password_changed",
             Self::Disabled => "disabled",
             Self::Demoted => "demoted",
+            Self::Ended => "ended",
         }
     }
 }
@@ -244,6 +272,8 @@ pub async fn principal(
         username: user.username,
         role,
         session_id: sess.id,
+        key: None,
+        mfa_pending: false,
     };
     Ok((principal, sess.expires_at))
 }
@@ -255,4 +285,70 @@ impl From<&Principal> for Actor {
             username: p.username.clone(),
         }
     }
+}
+
+/// Live sessions of a user, newest first (a page of them) and how many there are.
+pub async fn list_live(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<session::Model>, u64)> {
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let live = || {
+        session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+    };
+    let total = live().count(db).await?;
+    let rows = live()
+        .order_by_desc(session::Column::CreatedAt)
+        .order_by_desc(session::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// A live session by id.
+pub async fn get_live(db: &impl ConnectionTrait, id: &str) -> Result<Option<session::Model>> {
+    Ok(session::Entity::find_by_id(id)
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?)
+}
+
+/// Ends the live sessions of `user_id` other than `keep`; returns their ids.
+pub async fn revoke_others(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    keep: &str,
+) -> Result<Vec<String>> {
+    use sea_orm::QuerySelect;
+    let ids: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::Id.ne(keep))
+        .filter(session::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    if !ids.is_empty() {
+        revoke_where(
+            db,
+            session::Column::Id.is_in(ids.clone()).into(),
+            RevokeReason::Ended,
+        )
+        .await?;
+    }
+    Ok(ids)
+}
+
+/// Ends one session by id (true if it was live).
+pub async fn end(db: &impl ConnectionTrait, id: &str) -> Result<bool> {
+    Ok(revoke_where(db, session::Column::Id.eq(id).into(), RevokeReason::Ended).await? > 0)
 }

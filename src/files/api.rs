@@ -251,24 +251,7 @@ fn is_head(req: &Request) -> bool {
     req.method() == poem::http::Method::HEAD
 }
 
-/// The base of share-link URLs: `--public-url`, else the scheme and host the client used.
-fn public_base(state: &AppState, req: &Request) -> String {
-    if let Some(url) = &state.settings().public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
-}
+use crate::links::public_base;
 
 #[OpenApi(tag = "ApiTags::Files")]
 impl FilesApi {

@@ -155,6 +155,63 @@ fn data_schema(kind: EventType) -> Value {
                 "ip": {"type": ["string", "null"]}
             }
         }),
+        EventType::KeyCreated => json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "user_id", "name", "role", "created_at", "expires_at"],
+            "description": "an API key (never its secret)",
+            "properties": {
+                "id": {"type": "string"}, "user_id": {"type": "string"}, "name": {"type": "string"},
+                "role": {"type": "string", "enum": ["admin", "viewer"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"}
+            }
+        }),
+        EventType::KeyRevoked => json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "user_id", "name"],
+            "properties": {
+                "id": {"type": "string"}, "user_id": {"type": "string"}, "name": {"type": "string"}
+            }
+        }),
+        EventType::MfaEnabled => json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "username"],
+            "description": "the user `id` turned a second factor on",
+            "properties": {"id": {"type": "string"}, "username": {"type": "string"}}
+        }),
+        EventType::MfaDisabled => json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "username", "reason"],
+            "properties": {
+                "id": {"type": "string"}, "username": {"type": "string"},
+                "reason": {"type": "string", "enum": ["disabled", "reset"],
+                           "description": "`disabled` by the user, `reset` by an admin"}
+            }
+        }),
+        EventType::SessionRevoked => json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "user_id", "reason"],
+            "description": "a session ended from a sessions list; its sockets close with 4401",
+            "properties": {
+                "id": {"type": "string"}, "user_id": {"type": "string"},
+                "reason": {"type": "string", "enum": ["ended"]}
+            }
+        }),
+        EventType::UserInvited => json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["id", "email", "role", "invited_by", "created_at", "expires_at", "status"],
+            "properties": {
+                "id": {"type": "string"}, "email": {"type": "string"},
+                "role": {"type": "string", "enum": ["admin", "viewer"]},
+                "invited_by": {"type": ["string", "null"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "status": {"type": "string", "enum": ["pending"]}
+            }
+        }),
+        EventType::InvitationAccepted => json!({
+            "type": "object", "additionalProperties": false, "required": ["id", "user_id"],
+            "description": "follows the `user.created` of the new user",
+            "properties": {"id": {"type": "string"}, "user_id": {"type": "string"}}
+        }),
+        EventType::InvitationRevoked => id_only,
     }
 }
 
@@ -438,6 +495,17 @@ mod tests {
             EventType::AuthLogin => json!({"user": {"id": "u1", "username": "ada"},
                 "ip": "127.0.0.1"}),
             EventType::AuthLoginFailed => json!({"username": "ada", "ip": null}),
+            EventType::KeyCreated => json!({"id": "k1", "user_id": "u1", "name": "ci",
+                "role": "viewer", "created_at": "2026-01-01T00:00:00.000Z", "expires_at": null}),
+            EventType::KeyRevoked => json!({"id": "k1", "user_id": "u1", "name": "ci"}),
+            EventType::MfaEnabled => json!({"id": "u1", "username": "ada"}),
+            EventType::MfaDisabled => json!({"id": "u1", "username": "ada", "reason": "reset"}),
+            EventType::SessionRevoked => json!({"id": "s1", "user_id": "u1", "reason": "ended"}),
+            EventType::UserInvited => json!({"id": "i1", "email": "bo@example.com",
+                "role": "viewer", "invited_by": "u1", "created_at": "2026-01-01T00:00:00.000Z",
+                "expires_at": "2026-01-08T00:00:00.000Z", "status": "pending"}),
+            EventType::InvitationAccepted => json!({"id": "i1", "user_id": "u2"}),
+            EventType::InvitationRevoked => json!({"id": "i1"}),
         }
     }
 

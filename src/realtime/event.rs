@@ -82,10 +82,18 @@ pub enum EventType {
     UserRoleChanged,
     AuthLogin,
     AuthLoginFailed,
+    KeyCreated,
+    KeyRevoked,
+    MfaEnabled,
+    MfaDisabled,
+    SessionRevoked,
+    UserInvited,
+    InvitationAccepted,
+    InvitationRevoked,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 27] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -105,6 +113,14 @@ impl EventType {
         Self::UserRoleChanged,
         Self::AuthLogin,
         Self::AuthLoginFailed,
+        Self::KeyCreated,
+        Self::KeyRevoked,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::SessionRevoked,
+        Self::UserInvited,
+        Self::InvitationAccepted,
+        Self::InvitationRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +144,14 @@ impl EventType {
             Self::UserRoleChanged => "user.role_changed",
             Self::AuthLogin => "auth.login",
             Self::AuthLoginFailed => "auth.login_failed",
+            Self::KeyCreated => "key.created",
+            Self::KeyRevoked => "key.revoked",
+            Self::MfaEnabled => "mfa.enabled",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::SessionRevoked => "session.revoked",
+            Self::UserInvited => "user.invited",
+            Self::InvitationAccepted => "user.invitation_accepted",
+            Self::InvitationRevoked => "user.invitation_revoked",
         }
     }
 
@@ -143,7 +167,15 @@ impl EventType {
             | Self::UserDeleted
             | Self::UserRoleChanged
             | Self::AuthLogin
-            | Self::AuthLoginFailed => Topic::Users,
+            | Self::AuthLoginFailed
+            | Self::KeyCreated
+            | Self::KeyRevoked
+            | Self::MfaEnabled
+            | Self::MfaDisabled
+            | Self::SessionRevoked
+            | Self::UserInvited
+            | Self::InvitationAccepted
+            | Self::InvitationRevoked => Topic::Users,
             Self::FileCreated | Self::FileUpdated | Self::FileDeleted => Topic::Files,
             Self::DownloadCompleted
             | Self::DownloadStarted
@@ -171,6 +203,14 @@ impl EventType {
                 | Self::UserRoleChanged
                 | Self::AuthLogin
                 | Self::AuthLoginFailed
+                | Self::KeyCreated
+                | Self::KeyRevoked
+                | Self::MfaEnabled
+                | Self::MfaDisabled
+                | Self::SessionRevoked
+                | Self::UserInvited
+                | Self::InvitationAccepted
+                | Self::InvitationRevoked
         )
     }
 }

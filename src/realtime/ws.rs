@@ -332,7 +332,11 @@ async fn authenticate(
     let Ok(ClientMessage::Auth { token }) = serde_json::from_str(&text) else {
         return None;
     };
-    let principal = guard::resolve(state, &token).await.ok()?;
+    // An admin who must still enrol a second factor gets no live stream either.
+    let principal = guard::resolve(state, &token)
+        .await
+        .ok()
+        .filter(|p| !p.mfa_pending)?;
     let user = users::get(state.db().conn(), &principal.user_id)
         .await
         .ok()?;
@@ -400,7 +404,14 @@ async fn run(socket: WebSocketStream, state: AppState) {
     let close = reg.close.clone();
     let closed = close.wait();
     let close_gate = Gate::new();
-    tokio::pin!(hold, closed);
+    // A socket opened with an API key that expires closes when it does.
+    let key_expiry = principal
+        .key
+        .as_ref()
+        .and_then(|k| k.expires_at)
+        .map(|t| (t - chrono::Utc::now()).to_std().unwrap_or_default());
+    let expired = tokio::time::sleep(key_expiry.unwrap_or(Duration::from_secs(365 * 24 * 3600)));
+    tokio::pin!(hold, closed, expired);
     while ok {
         tokio::select! {
             biased;
@@ -409,6 +420,10 @@ async fn run(socket: WebSocketStream, state: AppState) {
                 break;
             }
             () = &mut hold, if holding => holding = false,
+            () = &mut expired, if key_expiry.is_some() => {
+                close_code = Some(CloseCode::Unauthorized);
+                break;
+            }
             out = reg.queue.recv(), if !holding => match out {
                 Some(first) => ok = deliver(&state, &mut conn, &mut reg.queue, first).await,
                 None => {

@@ -186,6 +186,18 @@ pub async fn create(
     actor: Option<&Principal>,
     req: NewUser,
 ) -> Result<user::Model> {
+    let role = check_new(&req)?;
+    // Hash before taking the writer lock: hashing is the slow part.
+    let password_hash = hasher.hash(req.password.clone()).await?;
+    let mut w = writer.begin().await?;
+    let actor = actor.map(Actor::from);
+    let model = insert_in(&mut w, actor.as_ref(), req, role, password_hash).await?;
+    w.commit().await?;
+    Ok(model)
+}
+
+/// The field rules of a new user, every problem at once; the role it will have.
+pub fn check_new(req: &NewUser) -> Result<Role> {
     let mut problems = Problems::default();
     problems.add("username", validate::username(&req.username));
     problems.add("email", validate::email(&req.email));
@@ -195,12 +207,19 @@ pub async fn create(
     }
     let role = validate::role(&req.role, &mut problems);
     problems.into_result()?;
-    let role = role.ok_or_else(|| Error::Internal("role validated but missing".into()))?;
+    role.ok_or_else(|| Error::Internal("role validated but missing".into()))
+}
 
-    // Hash before taking the writer lock: hashing is the slow part.
-    let password_hash = hasher.hash(req.password).await?;
-    let mut w = writer.begin().await?;
-    ensure_unique(&*w, None, Some(&req.username), Some(&req.email)).await?;
+/// Inserts a user checked by [`check_new`] inside `w`, with its `user.created` event (an
+/// accepted invitation creates its user in the same transaction that spends the invitation).
+pub async fn insert_in(
+    w: &mut Write<'_>,
+    actor: Option<&Actor>,
+    req: NewUser,
+    role: Role,
+    password_hash: String,
+) -> Result<user::Model> {
+    ensure_unique(&**w, None, Some(&req.username), Some(&req.email)).await?;
     let row = new_row(
         req.username,
         req.email,
@@ -208,15 +227,21 @@ pub async fn create(
         role,
         password_hash,
     );
-    let model = row.insert(&*w).await.map_err(unique_violation)?;
-    let actor = actor.map(Actor::from);
+    let model = row.insert(&**w).await.map_err(unique_violation)?;
     w.event(
         EventType::UserCreated,
-        actor.as_ref(),
+        actor,
         User::from(model.clone()).to_json(),
     );
-    w.commit().await?;
     Ok(model)
+}
+
+/// Whether an enabled or disabled user already has this address (case-insensitive).
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::EmailLower.eq(email.to_lowercase()))
+        .one(db)
+        .await?)
 }
 
 fn new_row(
@@ -504,21 +529,42 @@ pub async fn set_password(
         }
     };
     let current = current.ok_or(Error::NotFound("user"))?;
+    let updated = replace_password_in(&mut w, current, hash, actor.as_ref()).await?;
+    w.commit().await?;
+    Ok(updated)
+}
+
+/// Sets an already hashed password on a user read under lock inside `w`, ends every session of
+/// theirs and records `user.updated` (a password reset spends its link in the same transaction).
+pub async fn replace_password_in(
+    w: &mut Write<'_>,
+    current: user::Model,
+    password_hash: String,
+    actor: Option<&Actor>,
+) -> Result<user::Model> {
     let version = current.version + 1;
     let mut active = current.into_active_model();
-    active.password_hash = Set(hash);
+    active.password_hash = Set(password_hash);
     active.version = Set(version);
     active.updated_at = Set(Utc::now());
-    let updated = active.update(&*w).await?;
-    sessions::revoke_all_for_user(&*w, &updated.id, RevokeReason::PasswordChanged).await?;
+    let updated = active.update(&**w).await?;
+    sessions::revoke_all_for_user(&**w, &updated.id, RevokeReason::PasswordChanged).await?;
     w.event(
         EventType::UserUpdated,
-        actor.as_ref(),
+        actor,
         User::from(updated.clone()).to_json(),
     );
     w.revoke(Revoke::User(updated.id.clone()));
-    w.commit().await?;
     Ok(updated)
+}
+
+/// A user read under lock inside a write (before changing something that depends on them).
+pub async fn lock(w: &Write<'_>, id: &str) -> Result<user::Model> {
+    user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&**w)
+        .await?
+        .ok_or(Error::NotFound("user"))
 }
 
 /// Locks the enabled admins' rows, in id order, before any other row (PostgreSQL; SQLite
