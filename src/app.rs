@@ -117,7 +117,14 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
             body_idle_timeout: Duration::from_secs(args.body_idle_timeout_secs),
             upload_expiry: Duration::from_secs(args.upload_expiry_secs),
             require_mfa_for_admins: args.require_mfa_for_admins,
-            invitation_ttl_days: i64::try_from(args.invitation_ttl_days).unwrap_or(7),
+            invitation_ttl: match args.invitation_ttl_secs {
+                Some(secs) => {
+                    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+                }
+                None => {
+                    chrono::Duration::days(i64::try_from(args.invitation_ttl_days).unwrap_or(7))
+                }
+            },
             reset_ttl: chrono::Duration::seconds(
                 i64::try_from(args.reset_ttl_secs).unwrap_or(3600),
             ),

@@ -227,9 +227,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_INVITATION_TTL_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u64).range(1..=30))]
     pub invitation_ttl_days: u64,
+    /// Overrides `--invitation-ttl-days` with seconds (tests of expiry).
+    #[arg(long, env = "SWITCHBOARD_INVITATION_TTL_SECS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub invitation_ttl_secs: Option<u64>,
     /// Seconds a password reset link stays valid.
     #[arg(long, env = "SWITCHBOARD_RESET_TTL_SECS", default_value_t = 3600,
-          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub reset_ttl_secs: u64,
     /// Password reset requests per client address within the login-failure window before 429.
     #[arg(long, env = "SWITCHBOARD_RESET_MAX_PER_IP", default_value_t = 10)]

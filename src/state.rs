@@ -32,8 +32,8 @@ pub struct Settings {
     pub upload_expiry: Duration,
     /// `--require-mfa-for-admins`.
     pub require_mfa_for_admins: bool,
-    /// Default validity of an invitation link, in days.
-    pub invitation_ttl_days: i64,
+    /// Default validity of an invitation link.
+    pub invitation_ttl: chrono::Duration,
     /// Validity of a password reset link.
     pub reset_ttl: chrono::Duration,
     /// Base of links sent by e-mail (`--public-url`, else the listen address; see `links.rs`).

@@ -82,7 +82,7 @@ pub struct MfaChallenge {
 #[derive(Debug, Union)]
 #[oai(one_of)]
 pub enum LoginResponse {
-    Tokens(TokenResponse),
+    Tokens(Box<TokenResponse>),
     MfaRequired(MfaChallenge),
 }
 
@@ -152,7 +152,7 @@ impl AuthApi {
         let LoginRequest { username, password } = body.0;
         let outcome = service::login(&state, &username, password.into_inner(), ip, ua).await?;
         Ok(Json(match outcome {
-            LoginOutcome::Tokens(t) => LoginResponse::Tokens(t.into()),
+            LoginOutcome::Tokens(t) => LoginResponse::Tokens(Box::new((*t).into())),
             LoginOutcome::Challenge {
                 challenge,
                 expires_in,

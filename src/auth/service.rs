@@ -34,7 +34,7 @@ fn user_key(username: &str) -> String {
 /// What a correct password leads to: a session, or (second factor on) a challenge to answer with
 /// a code at `POST /api/auth/mfa`.
 pub enum LoginOutcome {
-    Tokens(Tokens),
+    Tokens(Box<Tokens>),
     Challenge { challenge: String, expires_in: u64 },
 }
 
@@ -85,7 +85,7 @@ pub async fn login(
     }
     open_session(state, user, ip, user_agent)
         .await
-        .map(LoginOutcome::Tokens)
+        .map(|t| LoginOutcome::Tokens(Box::new(t)))
 }
 
 /// The second sign-in step: the challenge from a correct password and a code (TOTP or

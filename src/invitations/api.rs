@@ -149,21 +149,15 @@ impl InvitationsApi {
         auth: BearerAuth,
         body: Json<CreateInvitationRequest>,
     ) -> ApiResult<Created> {
-        let days = match body.expires_in_days {
-            Some(d @ 1..=30) => i64::from(d),
+        let ttl = match body.expires_in_days {
+            Some(d @ 1..=30) => Duration::days(i64::from(d)),
             Some(_) => {
                 return Err(crate::error::Error::field("expires_in_days", "must be 1–30").into());
             }
-            None => state.settings().invitation_ttl_days,
+            None => state.settings().invitation_ttl,
         };
-        let (inv, token) = service::create(
-            state.writer(),
-            &auth.0,
-            &body.email,
-            &body.role,
-            Duration::days(days),
-        )
-        .await?;
+        let (inv, token) =
+            service::create(state.writer(), &auth.0, &body.email, &body.role, ttl).await?;
         let url = links::invitation_url(&links::public_base(&state, req), &token);
         let email_sent = if let Some(mailer) = state.mailer().cloned() {
             let mail_url = links::invitation_url(&links::mail_base(&state), &token);

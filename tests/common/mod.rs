@@ -6,6 +6,7 @@
 //! - `http.rs`: [`Resp`], the request helpers and the assertions on responses;
 //! - `ws.rs`: [`WsClient`], the event frame helpers and the event log;
 //! - `files.rs`: the file store helpers (`use common::files::*;`);
+//! - `smtp.rs`: a real SMTP server process (aiosmtpd) whose received mail the test reads;
 //! - `store.rs`: the file store as the test sees it (local, or an S3 bucket with
 //!   `SWITCHBOARD_TEST_STORAGE=s3`), read through `object_store`.
 //!
@@ -18,6 +19,7 @@
 pub mod files;
 mod http;
 mod launcher;
+pub mod smtp;
 pub mod store;
 mod ws;
 
