@@ -2190,3 +2190,29 @@ fn parse_rfc3339(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(|e| panic!("{s}: {e}"))
         .with_timezone(&chrono::Utc)
 }
+
+#[tokio::test]
+async fn files_can_be_listed_by_uploader() {
+    let app = TestApp::spawn().await;
+    app.create_user("up_admin", "admin").await;
+    let other = app.token_for("up_admin").await;
+    let mine = app.upload_bytes("mine.txt", b"mine").await;
+    let theirs = app
+        .upload(
+            &other,
+            Multipart::new().file("theirs.txt", Some("text/plain"), &b"theirs"[..]),
+        )
+        .await;
+    theirs.expect_status(201);
+    let by_admin = app
+        .list_files(&format!("?uploaded_by={}", app.admin_id))
+        .await;
+    assert_eq!(by_admin["total"], 1);
+    assert_eq!(by_admin["items"][0]["id"], mine["id"]);
+    let uid = theirs.body["uploaded_by"].as_str().expect("uploader");
+    let by_other = app.list_files(&format!("?uploaded_by={uid}")).await;
+    assert_eq!(by_other["total"], 1);
+    assert_eq!(by_other["items"][0]["id"], theirs.body["id"]);
+    assert_eq!(app.list_files("?uploaded_by=nobody").await["total"], 0);
+    assert_eq!(app.list_files("").await["total"], 2);
+}

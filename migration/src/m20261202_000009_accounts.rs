@@ -114,6 +114,12 @@ impl MigrationTrait for Migration {
                 "password_resets",
                 &["user_id"][..],
             ),
+            // The files one user uploaded (the user detail page), newest first.
+            (
+                "files_uploaded_by_idx",
+                "files",
+                &["uploaded_by", "created_at", "id"][..],
+            ),
             // The sessions list of one user, newest first.
             (
                 "sessions_user_created_idx",

@@ -272,10 +272,13 @@ impl FilesApi {
         sort: Query<Option<String>>,
         /// Cursor from the previous page's `next`; replaces `page`.
         after: Query<Option<String>>,
+        /// Only files uploaded by this user id.
+        uploaded_by: Query<Option<String>>,
     ) -> ApiResult<Json<FilePage>> {
         let paging = PageParams::parse(page.0, per_page.0)?;
         let query = ListQuery {
             q: q.0,
+            uploaded_by: uploaded_by.0,
             sort: sort.0,
             after: after.0,
         };

@@ -72,6 +72,8 @@ pub fn clean_name(raw: &str, field: &str) -> Result<String> {
 #[derive(Debug, Default)]
 pub struct ListQuery {
     pub q: Option<String>,
+    /// Only files this user uploaded.
+    pub uploaded_by: Option<String>,
     pub sort: Option<String>,
     /// A cursor from a previous page's `next`.
     pub after: Option<String>,
@@ -124,6 +126,10 @@ pub async fn list(
             Expr::col(file::Column::NameLower).like(LikeExpr::new(contains_pattern(q)).escape('\\'))
         });
     }
+    if let Some(uid) = &query.uploaded_by {
+        // Served by `files_uploaded_by_idx` (uploader, created_at, id) for the default sort.
+        select = select.filter(file::Column::UploadedBy.eq(uid.as_str()));
+    }
     let order = Order {
         sort: sort.to_owned(),
         column,
@@ -138,7 +144,7 @@ pub async fn list(
         select,
         TotalOf {
             totals,
-            key: format!("q={q:?}"),
+            key: format!("q={q:?} by={:?}", query.uploaded_by),
             changes: CHANGES,
         },
         &order,

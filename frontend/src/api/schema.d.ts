@@ -6317,6 +6317,8 @@ export interface operations {
                 sort?: string;
                 /** @description Cursor from the previous page's `next`; replaces `page`. */
                 after?: string;
+                /** @description Only files uploaded by this user id. */
+                uploaded_by?: string;
             };
             header?: never;
             path?: never;
