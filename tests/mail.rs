@@ -39,6 +39,14 @@ async fn invite(app: &TestApp, email: &str, role: &str) -> Value {
     resp.body
 }
 
+async fn accept(app: &TestApp, token: &str, username: &str, password: &str) -> Resp {
+    app.post_anon(
+        "/api/invitations/accept",
+        &json!({"token": token, "username": username, "password": password}),
+    )
+    .await
+}
+
 fn token_of(url: &str) -> String {
     url.split_once("#token=")
         .expect("token in url")
@@ -107,27 +115,12 @@ async fn an_invitation_is_mailed_accepted_once_and_live() {
     assert_eq!(preview.body["role"], "admin");
 
     // A taken username is a 409 and leaves the invitation usable.
-    let taken = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": token, "username": "admin", "password": USER_PASSWORD}),
-        )
-        .await;
+    let taken = accept(&app, &token, "admin", USER_PASSWORD).await;
     assert_error(&taken, 409, "username_taken");
-    let short = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": token, "username": "newbie", "password": "short"}),
-        )
-        .await;
+    let short = accept(&app, &token, "newbie", "short").await;
     assert_error(&short, 422, "validation_failed");
 
-    let accepted = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": token, "username": "newbie", "password": USER_PASSWORD}),
-        )
-        .await;
+    let accepted = accept(&app, &token, "newbie", USER_PASSWORD).await;
     accepted.expect_status(201);
     let (access, _) = assert_token_pair(&accepted.body);
     assert_eq!(accepted.body["user"]["email"], "New.Person@Example.com");
@@ -142,12 +135,7 @@ async fn an_invitation_is_mailed_accepted_once_and_live() {
     assert!(done["seq"].as_i64() > created["seq"].as_i64());
 
     // Single use.
-    let again = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": token, "username": "newbie2", "password": USER_PASSWORD}),
-        )
-        .await;
+    let again = accept(&app, &token, "newbie2", USER_PASSWORD).await;
     assert_error(&again, 410, "gone");
     assert_error(
         &app.post_anon("/api/invitations/inspect", &json!({"token": token}))
@@ -178,12 +166,7 @@ async fn invitations_expire_and_can_be_revoked() {
     let wait =
         (expires - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200);
     tokio::time::sleep(wait).await;
-    let late = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": token, "username": "late", "password": USER_PASSWORD}),
-        )
-        .await;
+    let late = accept(&app, &token, "late", USER_PASSWORD).await;
     assert_error(&late, 410, "gone");
     // An expired invitation no longer blocks a new one for the address.
     let again = app
@@ -203,12 +186,7 @@ async fn invitations_expire_and_can_be_revoked() {
     let revoked = frame_of(&mut watcher, "user.invitation_revoked").await;
     assert_eq!(revoked["data"]["id"], id);
     let t2 = token_of(again.body["url"].as_str().expect("url"));
-    let after = app
-        .post_anon(
-            "/api/invitations/accept",
-            &json!({"token": t2, "username": "late", "password": USER_PASSWORD}),
-        )
-        .await;
+    let after = accept(&app, &t2, "late", USER_PASSWORD).await;
     assert_error(&after, 410, "gone");
     assert_error(
         &app.delete(&format!("/api/invitations/{id}"), &app.admin_token)
@@ -294,12 +272,9 @@ async fn invitation_requests_are_checked() {
         "invitation_pending",
     );
     let token = token_of(inv.body["url"].as_str().expect("url"));
-    app.post_anon(
-        "/api/invitations/accept",
-        &json!({"token": token, "username": "anna", "password": USER_PASSWORD}),
-    )
-    .await
-    .expect_status(201);
+    accept(&app, &token, "anna", USER_PASSWORD)
+        .await
+        .expect_status(201);
     for bogus in [
         "",
         "abc",

@@ -20,6 +20,15 @@ use crate::{
 
 pub struct AuthApi;
 
+/// The client's address and user agent, kept on the session it opens.
+pub fn client_of(req: &Request) -> (Option<std::net::IpAddr>, Option<String>) {
+    let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let ua = req
+        .header(poem::http::header::USER_AGENT)
+        .map(str::to_owned);
+    (ip, ua)
+}
+
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -145,10 +154,7 @@ impl AuthApi {
         req: &Request,
         body: Json<LoginRequest>,
     ) -> ApiResult<Json<LoginResponse>> {
-        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ua = req
-            .header(poem::http::header::USER_AGENT)
-            .map(str::to_owned);
+        let (ip, ua) = client_of(req);
         let LoginRequest { username, password } = body.0;
         let outcome = service::login(&state, &username, password.into_inner(), ip, ua).await?;
         Ok(Json(match outcome {

@@ -5,7 +5,11 @@ use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{api::TokenResponse, guard::BearerAuth, mfa, service};
+use super::{
+    api::{TokenResponse, client_of},
+    guard::BearerAuth,
+    mfa, service,
+};
 use crate::{error::ApiResult, state::AppState, strict::StrictString, tags::ApiTags};
 
 pub struct MfaApi;
@@ -105,10 +109,7 @@ impl MfaApi {
         req: &Request,
         body: Json<MfaLoginRequest>,
     ) -> ApiResult<Json<TokenResponse>> {
-        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ua = req
-            .header(poem::http::header::USER_AGENT)
-            .map(str::to_owned);
+        let (ip, ua) = client_of(req);
         let tokens = service::complete_mfa(&state, &body.challenge, &body.code, ip, ua).await?;
         Ok(Json(tokens.into()))
     }

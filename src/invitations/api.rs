@@ -11,7 +11,11 @@ use poem_openapi::{
 
 use super::service;
 use crate::{
-    auth::{api::TokenResponse, guard::BearerAuth, service as auth},
+    auth::{
+        api::{TokenResponse, client_of},
+        guard::BearerAuth,
+        service as auth,
+    },
     error::ApiResult,
     links, mail,
     pagination::PageParams,
@@ -288,10 +292,7 @@ impl InvitationsApi {
             state.hasher(),
         )
         .await?;
-        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ua = req
-            .header(poem::http::header::USER_AGENT)
-            .map(str::to_owned);
+        let (ip, ua) = client_of(req);
         let tokens = auth::open_session(&state, user, ip, ua).await?;
         Ok(Accepted::Created(Json(tokens.into())))
     }
