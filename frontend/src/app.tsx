@@ -1,52 +1,77 @@
 import { useEffect } from 'preact/hooks';
 import { authState } from './api/session';
 import { Layout } from './components/Layout';
+import { mfaGate } from './live';
+import { AccountPage } from './pages/Account';
 import { ActivityPage } from './pages/Activity';
+import { EnrolPage } from './pages/Enrol';
 import { FilesPage } from './pages/Files';
+import { ForgotPage } from './pages/Forgot';
+import { InvitePage } from './pages/Invite';
 import { Login } from './pages/Login';
+import { ResetPage } from './pages/Reset';
+import { UserDetailPage } from './pages/UserDetail';
 import { UsersPage } from './pages/Users';
-import { navigate, path } from './router';
+import { isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
 
 const TITLES: Record<string, string> = {
   '/users': 'Users',
   '/files': 'Files',
   '/activity': 'Activity',
+  '/account': 'Account',
   '/login': 'Sign in',
+  '/forgot': 'Forgot password',
+  '/reset': 'Choose a new password',
+  '/invite': 'Accept invitation',
 };
 
 export function App() {
   const auth = authState.value;
   const current = path.value;
+  const gate = mfaGate.value;
 
-  // Guard: signed out → /login; signed in → away from /login and unknown paths.
+  // Guard: signed out → /login (but for the other signed-out pages); signed in → away from the
+  // signed-out pages and unknown paths. Links from e-mails (/reset, /invite) open either way.
   useEffect(() => {
-    if (auth === 'out' && current !== '/login') navigate('/login', { replace: true });
-    if (auth === 'in' && !['/users', '/files', '/activity'].includes(current)) navigate('/users', { replace: true });
-  }, [auth, current]);
+    if (auth === 'out' && !PUBLIC_ROUTES.includes(current)) navigate('/login', { replace: true });
+    if (auth === 'in' && gate !== 'enrol' && !isPanelPath(current) && !LINK_ROUTES.includes(current)) {
+      navigate('/users', { replace: true });
+    }
+  }, [auth, current, gate]);
 
   useEffect(() => {
-    document.title = `${TITLES[current] ?? 'Switchboard'} · Switchboard`;
+    document.title = `${TITLES[current] ?? (userDetailId(current) ? 'User' : 'Switchboard')} · Switchboard`;
   }, [current]);
 
-  if (auth === 'unknown') {
+  if (auth === 'unknown' || (auth === 'in' && gate === 'unknown' && !LINK_ROUTES.includes(current))) {
     return (
       <div class="splash" aria-busy="true">
         Loading…
       </div>
     );
   }
-  if (auth === 'out') return <Login />;
+  if (current === '/reset') return <ResetPage />;
+  if (current === '/invite') return <InvitePage />;
+  if (auth === 'out') return current === '/forgot' ? <ForgotPage /> : <Login />;
+  if (gate === 'enrol') return <EnrolPage />;
 
   let page;
-  switch (current) {
-    case '/files':
-      page = <FilesPage />;
-      break;
-    case '/activity':
-      page = <ActivityPage />;
-      break;
-    default:
-      page = <UsersPage />;
+  const detail = userDetailId(current);
+  if (detail !== null) page = <UserDetailPage key={detail} id={detail} />;
+  else {
+    switch (current) {
+      case '/files':
+        page = <FilesPage />;
+        break;
+      case '/activity':
+        page = <ActivityPage />;
+        break;
+      case '/account':
+        page = <AccountPage />;
+        break;
+      default:
+        page = <UsersPage />;
+    }
   }
   return <Layout>{page}</Layout>;
 }

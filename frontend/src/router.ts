@@ -1,16 +1,51 @@
-// History-API routing: `/login`, `/users`, `/files`, `/activity`.
+// History-API routing: `/login`, `/forgot`, `/reset`, `/invite` (signed out too), `/users`,
+// `/users/{id}`, `/files`, `/activity`, `/account`.
 import { signal } from '@preact/signals';
 
-export const ROUTES = ['/users', '/files', '/activity', '/login'] as const;
+export const ROUTES = ['/users', '/files', '/activity', '/account', '/login', '/forgot', '/reset', '/invite'] as const;
 export type Route = (typeof ROUTES)[number];
+
+/** Pages for signed-out visitors. */
+export const PUBLIC_ROUTES: readonly string[] = ['/login', '/forgot', '/reset', '/invite'];
+/** Pages that work whether or not someone is signed in (they come from links in e-mails). */
+export const LINK_ROUTES: readonly string[] = ['/reset', '/invite'];
+/** Pages of the panel proper. */
+export const PANEL_ROUTES: readonly string[] = ['/users', '/files', '/activity', '/account'];
 
 export const path = signal<string>(typeof location === 'undefined' ? '/' : location.pathname);
 
+/** The user id of `/users/{id}`, or null. */
+export function userDetailId(p: string): string | null {
+  const m = /^\/users\/([^/]+)\/?$/.exec(p);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return null;
+  }
+}
+
+export function userPath(id: string): string {
+  return `/users/${encodeURIComponent(id)}`;
+}
+
+/** A path of the panel a signed-in user may stay on. */
+export function isPanelPath(p: string): boolean {
+  return PANEL_ROUTES.includes(p) || userDetailId(p) !== null;
+}
+
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {
-  if (to === location.pathname) return;
+  if (to === location.pathname + location.hash || (to === location.pathname && !location.hash)) return;
   if (opts.replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
-  path.value = to;
+  path.value = location.pathname;
+}
+
+/** A same-tab link click → client-side navigation (modified clicks keep the browser's way). */
+export function onLinkClick(e: MouseEvent, to: string): void {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  navigate(to);
 }
 
 if (typeof window !== 'undefined') {

@@ -1,6 +1,10 @@
 // Typed endpoints of the Switchboard REST API (docs/API.md §3–§6).
 import { ApiError, authHeader, buildUrl, request, send, toApiError, tokenSource } from './http';
 import type {
+  CreatedInvitation,
+  CreatedKey,
+  CreateInvitationRequest,
+  CreateKeyRequest,
   CreateLinkRequest,
   CreateUserRequest,
   DownloadUrl,
@@ -9,10 +13,19 @@ import type {
   FileListQuery,
   FilePage,
   ImportFileRequest,
+  InvitationList,
+  InvitationPreview,
+  KeyList,
   Link,
   LinkPage,
+  MfaStatus,
+  RecoveryCodes,
+  ResetLink,
+  SessionList,
   Task,
   TaskPage,
+  TokenResponse,
+  TotpEnrollment,
   UpdateFileRequest,
   UpdateUserRequest,
   User,
@@ -315,4 +328,113 @@ export interface EventPage {
 /** `after` → ascending from there; `before` → newest first below it. */
 export function listEvents(query: EventListQuery): Promise<EventPage> {
   return request<EventPage>('GET', '/events', { query });
+}
+
+// ---- password ----
+
+/** Ends every session of the caller, this one included (sign in again afterwards). */
+export function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+  return request<void>('POST', '/auth/password', { body: { current_password: currentPassword, new_password: newPassword } });
+}
+
+/** Always 202, whether or not the address belongs to an account. */
+export function requestPasswordReset(email: string): Promise<void> {
+  return request<void>('POST', '/auth/reset', { auth: false, body: { email } });
+}
+
+/** 410 when the link is unknown, used or expired. */
+export function confirmPasswordReset(token: string, newPassword: string): Promise<void> {
+  return request<void>('POST', '/auth/reset/confirm', { auth: false, body: { token, new_password: newPassword } });
+}
+
+export function createResetLink(userId: string): Promise<ResetLink> {
+  return request<ResetLink>('POST', `/users/${enc(userId)}/reset-link`);
+}
+
+// ---- second factor ----
+
+export function myMfa(): Promise<MfaStatus> {
+  return request<MfaStatus>('GET', '/auth/mfa');
+}
+
+export function startTotp(): Promise<TotpEnrollment> {
+  return request<TotpEnrollment>('POST', '/auth/mfa/totp');
+}
+
+export function confirmTotp(code: string): Promise<RecoveryCodes> {
+  return request<RecoveryCodes>('POST', '/auth/mfa/totp/confirm', { body: { code } });
+}
+
+export function disableTotp(password: string): Promise<void> {
+  return request<void>('DELETE', '/auth/mfa/totp', { body: { password } });
+}
+
+export function userMfa(userId: string): Promise<MfaStatus> {
+  return request<MfaStatus>('GET', `/users/${enc(userId)}/mfa`);
+}
+
+export function resetUserMfa(userId: string): Promise<void> {
+  return request<void>('DELETE', `/users/${enc(userId)}/mfa`);
+}
+
+// ---- sessions ----
+
+export function mySessions(): Promise<SessionList> {
+  return request<SessionList>('GET', '/auth/sessions', { query: { per_page: 200 } });
+}
+
+export function endMyOtherSessions(): Promise<void> {
+  return request<void>('DELETE', '/auth/sessions');
+}
+
+export function userSessions(userId: string): Promise<SessionList> {
+  return request<SessionList>('GET', `/users/${enc(userId)}/sessions`, { query: { per_page: 200 } });
+}
+
+export function endUserSessions(userId: string): Promise<void> {
+  return request<void>('DELETE', `/users/${enc(userId)}/sessions`);
+}
+
+export function endSession(id: string): Promise<void> {
+  return request<void>('DELETE', `/sessions/${enc(id)}`);
+}
+
+// ---- API keys ----
+
+export function createKey(body: CreateKeyRequest): Promise<CreatedKey> {
+  return request<CreatedKey>('POST', '/keys', { body });
+}
+
+/** The caller's keys, or (admin) another user's. */
+export function listKeys(userId?: string): Promise<KeyList> {
+  return request<KeyList>('GET', '/keys', { query: { user_id: userId, per_page: 200 } });
+}
+
+export function revokeKey(id: string): Promise<void> {
+  return request<void>('DELETE', `/keys/${enc(id)}`);
+}
+
+
+// ---- invitations ----
+
+export function createInvitation(body: CreateInvitationRequest): Promise<CreatedInvitation> {
+  return request<CreatedInvitation>('POST', '/invitations', { body });
+}
+
+export function listInvitations(status: 'pending' | 'all' = 'pending'): Promise<InvitationList> {
+  return request<InvitationList>('GET', '/invitations', { query: { status, per_page: 200 } });
+}
+
+export function revokeInvitation(id: string): Promise<void> {
+  return request<void>('DELETE', `/invitations/${enc(id)}`);
+}
+
+/** 410 when the link is unknown, used, revoked or expired. */
+export function inspectInvitation(token: string): Promise<InvitationPreview> {
+  return request<InvitationPreview>('POST', '/invitations/inspect', { auth: false, body: { token } });
+}
+
+/** Creates the user and signs them in. */
+export function acceptInvitation(token: string, username: string, password: string): Promise<TokenResponse> {
+  return request<TokenResponse>('POST', '/invitations/accept', { auth: false, body: { token, username, password } });
 }

@@ -92,7 +92,17 @@ export async function toApiError(res: Response): Promise<ApiError> {
     body && typeof body === 'object' && 'error' in body && typeof body.error === 'object' && body.error
       ? (body.error as Partial<ErrorDetail>)
       : {};
-  return new ApiError(res.status, detail, body, retryAfterOf(res));
+  const err = new ApiError(res.status, detail, body, retryAfterOf(res));
+  for (const o of errorObservers) o(err);
+  return err;
+}
+
+const errorObservers = new Set<(e: ApiError) => void>();
+
+/** Sees every error answer (e.g. 403 `mfa_enrollment_required` sends the panel to enrolment). */
+export function observeErrors(cb: (e: ApiError) => void): () => void {
+  errorObservers.add(cb);
+  return () => errorObservers.delete(cb);
 }
 
 export async function authHeader(): Promise<Record<string, string>> {

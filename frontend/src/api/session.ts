@@ -10,7 +10,7 @@
 import { signal, type Signal } from '@preact/signals';
 import { ApiError, request, setTokenSource, type TokenSource } from './http';
 import { inTabLock, storageLease, webLocks, type StorageLike, type TabLock } from './locks';
-import type { TokenResponse, User } from './types';
+import type { MfaChallenge, TokenResponse, User } from './types';
 
 export const REFRESH_KEY = 'switchboard.refresh_token';
 export const REFRESH_LOCK = 'switchboard-refresh';
@@ -19,6 +19,13 @@ const CHANNEL = 'switchboard.auth';
 const REFRESH_MARGIN_MS = 60_000;
 
 export type AuthState = 'unknown' | 'in' | 'out';
+
+/** What a correct password leads to: signed in, or a second-factor challenge to answer. */
+export type LoginOutcome = { mfa: null } | { mfa: MfaChallenge };
+
+export function isMfaChallenge(body: unknown): body is MfaChallenge {
+  return !!body && typeof body === 'object' && (body as { mfa_required?: unknown }).mfa_required === true && typeof (body as { challenge?: unknown }).challenge === 'string';
+}
 
 /** Messages between the tabs (a BroadcastChannel in the browser). */
 export interface Messenger {
@@ -44,7 +51,12 @@ export interface SessionDeps {
 export interface Session {
   readonly authState: Signal<AuthState>;
   readonly currentUser: Signal<User | null>;
-  login(username: string, password: string): Promise<void>;
+  /** The password step; with a second factor on, answer the challenge with `completeMfa`. */
+  login(username: string, password: string): Promise<LoginOutcome>;
+  /** The second step: a TOTP or recovery code for the challenge from `login`. */
+  completeMfa(challenge: string, code: string): Promise<void>;
+  /** Signs in with tokens obtained otherwise (an accepted invitation). */
+  adoptTokens(t: TokenResponse): Promise<void>;
   refresh(): Promise<boolean>;
   getAccessToken(): Promise<string | null>;
   logout(opts?: { callServer?: boolean; broadcast?: boolean }): Promise<void>;
@@ -117,10 +129,21 @@ export function createSession(deps: SessionDeps): Session {
     authState.value = 'out';
   }
 
-  async function login(username: string, password: string): Promise<void> {
-    const t = await post<TokenResponse>('/auth/login', { username, password });
+  async function adoptTokens(t: TokenResponse): Promise<void> {
     await deps.lock.run(REFRESH_LOCK, async () => writeToken(t.refresh_token));
     adopt(t);
+  }
+
+  async function login(username: string, password: string): Promise<LoginOutcome> {
+    const r = await post<TokenResponse | MfaChallenge>('/auth/login', { username, password });
+    if (isMfaChallenge(r)) return { mfa: r };
+    await adoptTokens(r);
+    return { mfa: null };
+  }
+
+  async function completeMfa(challenge: string, code: string): Promise<void> {
+    const t = await post<TokenResponse>('/auth/mfa', { challenge, code });
+    await adoptTokens(t);
   }
 
   /** Runs holding the lock: the stored token is the latest (possibly rotated by another tab). */
@@ -265,6 +288,8 @@ export function createSession(deps: SessionDeps): Session {
     authState,
     currentUser,
     login,
+    completeMfa,
+    adoptTokens,
     refresh,
     getAccessToken,
     logout,
@@ -326,6 +351,8 @@ const session = createSession(browserDeps());
 export const authState = session.authState;
 export const currentUser = session.currentUser;
 export const login = session.login;
+export const completeMfa = session.completeMfa;
+export const adoptTokens = session.adoptTokens;
 export const refresh = session.refresh;
 export const getAccessToken = session.getAccessToken;
 export const logout = session.logout;

@@ -36,3 +36,26 @@ export type FileListQuery = NonNullable<operations['list_files']['parameters']['
 export type EventListQuery = NonNullable<operations['list_events']['parameters']['query']>;
 
 export type Role = 'admin' | 'viewer';
+
+// ---- accounts: second factor, sessions, API keys, invitations, password reset ----
+
+export type MfaChallenge = Schemas['MfaChallenge'];
+export type MfaStatus = Wire<Schemas['MfaStatus']>;
+export type TotpEnrollment = Schemas['TotpEnrollment'];
+export type RecoveryCodes = Schemas['RecoveryCodes'];
+
+export type Session = Wire<Schemas['Session']>;
+export type SessionList = Omit<Schemas['SessionList'], 'items'> & { items: Session[] };
+
+export type ApiKey = Wire<Schemas['ApiKey']>;
+export type CreatedKey = Wire<Schemas['CreatedKey']>;
+export type KeyList = Omit<Schemas['KeyList'], 'items'> & { items: ApiKey[] };
+export type CreateKeyRequest = Schemas['CreateKeyRequest'];
+
+export type Invitation = Wire<Schemas['Invitation']>;
+export type CreatedInvitation = Wire<Schemas['CreatedInvitation']>;
+export type InvitationList = Omit<Schemas['InvitationList'], 'items'> & { items: Invitation[] };
+export type CreateInvitationRequest = Schemas['CreateInvitationRequest'];
+export type InvitationPreview = Schemas['InvitationPreview'];
+
+export type ResetLink = Schemas['ResetLink'];

@@ -3,7 +3,7 @@
 import type { ComponentChildren } from 'preact';
 import { currentUser, logout } from '../api/session';
 import { connection, presence } from '../live';
-import { navigate, path } from '../router';
+import { onLinkClick, path } from '../router';
 import { theme, toggleTheme } from '../theme';
 import { Toasts } from './Toasts';
 
@@ -11,15 +11,10 @@ const LINKS = [
   ['/users', 'Users'],
   ['/files', 'Files'],
   ['/activity', 'Activity'],
+  ['/account', 'Account'],
 ] as const;
 
 const STATUS_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' } as const;
-
-function onNavClick(e: MouseEvent, to: string): void {
-  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-  e.preventDefault();
-  navigate(to);
-}
 
 export function Layout({ children }: { children: ComponentChildren }) {
   const status = connection.value;
@@ -40,7 +35,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
               key={to}
               href={to}
               aria-current={path.value === to ? 'page' : undefined}
-              onClick={(e) => onNavClick(e, to)}
+              onClick={(e) => onLinkClick(e, to)}
             >
               {label}
             </a>

@@ -6,6 +6,7 @@ import type { FileItem, Link } from '../api/types';
 import { Field, FormError } from '../components/Field';
 import { Modal } from '../components/Modal';
 import { transfers } from '../live';
+import { copyText } from '../lib/clipboard';
 import { formatDate, localInputToIso } from '../lib/format';
 import { notify, notifyError } from '../stores/toasts';
 
@@ -20,22 +21,6 @@ function failure(e: unknown): Failure {
     return { message: message.charAt(0).toUpperCase() + message.slice(1), fields: e.fields };
   }
   return { message: e instanceof Error ? e.message : String(e), fields: {} };
-}
-
-async function copyText(text: string): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    // Clipboard API unavailable (insecure context): fall back to a selection copy.
-    const ta = document.createElement('textarea');
-    ta.value = text;
-    ta.setAttribute('readonly', '');
-    ta.className = 'offscreen';
-    document.body.append(ta);
-    ta.select();
-    document.execCommand('copy');
-    ta.remove();
-  }
 }
 
 export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => void }) {

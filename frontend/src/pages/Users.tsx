@@ -6,10 +6,13 @@ import { SortHeader } from '../components/SortHeader';
 import { users } from '../live';
 import { formatDate } from '../lib/format';
 import type { UserSortField, UsersQuery } from '../stores/users';
+import { onLinkClick, userPath } from '../router';
+import { InviteDialog, PendingInvitations } from './Invitations';
 import { DeleteUserDialog, EditUserDialog, NewUserDialog, ResetPasswordDialog } from './UserDialogs';
 
 type DialogState =
   | { kind: 'new' }
+  | { kind: 'invite' }
   | { kind: 'edit'; user: User }
   | { kind: 'delete'; user: User }
   | { kind: 'password'; user: User }
@@ -43,9 +46,14 @@ export function UsersPage() {
       <div class="page-head">
         <h1>Users</h1>
         {isAdmin && (
-          <button type="button" class="btn primary" onClick={() => setDialog({ kind: 'new' })}>
-            New user
-          </button>
+          <div class="head-actions">
+            <button type="button" class="btn" onClick={() => setDialog({ kind: 'invite' })}>
+              Invite
+            </button>
+            <button type="button" class="btn primary" onClick={() => setDialog({ kind: 'new' })}>
+              New user
+            </button>
+          </div>
         )}
       </div>
 
@@ -118,7 +126,11 @@ export function UsersPage() {
               const hl = highlights[u.id];
               return (
                 <tr key={u.id} data-user-id={u.id} class={hl ? 'highlight' : undefined} title={hl ? `updated by ${hl.by}` : undefined}>
-                  <td class="strong">{u.username}</td>
+                  <td class="strong">
+                    <a href={userPath(u.id)} onClick={(e) => onLinkClick(e, userPath(u.id))}>
+                      {u.username}
+                    </a>
+                  </td>
                   <td>{u.email}</td>
                   <td>{u.display_name ?? ''}</td>
                   <td>
@@ -177,7 +189,10 @@ export function UsersPage() {
         <Pager page={q.page} pages={users.pages()} onPage={(page) => void users.setQuery({ page })} />
       </div>
 
+      {isAdmin && <PendingInvitations />}
+
       {dialog?.kind === 'new' && <NewUserDialog onClose={close} />}
+      {dialog?.kind === 'invite' && <InviteDialog onClose={close} />}
       {dialog?.kind === 'edit' && <EditUserDialog key={dialog.user.id} user={dialog.user} onClose={close} />}
       {dialog?.kind === 'delete' && <DeleteUserDialog user={dialog.user} onClose={close} />}
       {dialog?.kind === 'password' && <ResetPasswordDialog user={dialog.user} onClose={close} />}

@@ -96,6 +96,33 @@ export interface EventDataMap {
   'user.role_changed': { id: string; username: string; from: string; to: string };
   'auth.login': { user: Actor; ip: string | null };
   'auth.login_failed': { username: string; ip: string | null };
+  'key.created': KeyCreated;
+  'key.revoked': { id: string; user_id: string; name: string };
+  'mfa.enabled': { id: string; username: string };
+  'mfa.disabled': { id: string; username: string; reason: 'disabled' | 'reset' | string };
+  'session.revoked': { id: string; user_id: string; reason: string };
+  'user.invited': InvitationEvent;
+  'user.invitation_accepted': { id: string; user_id: string };
+  'user.invitation_revoked': { id: string };
+}
+
+export interface KeyCreated {
+  id: string;
+  user_id: string;
+  name: string;
+  role: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface InvitationEvent {
+  id: string;
+  email: string;
+  role: string;
+  invited_by: string | null;
+  created_at: string;
+  expires_at: string;
+  status: string;
 }
 
 export type EventType = keyof EventDataMap;
@@ -126,6 +153,14 @@ export const DURABLE_TYPES: ReadonlySet<string> = new Set([
   'user.role_changed',
   'auth.login',
   'auth.login_failed',
+  'key.created',
+  'key.revoked',
+  'mfa.enabled',
+  'mfa.disabled',
+  'session.revoked',
+  'user.invited',
+  'user.invitation_accepted',
+  'user.invitation_revoked',
 ]);
 
 export function isEventFrame(msg: { type: string }): msg is EventFrame {

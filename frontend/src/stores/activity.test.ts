@@ -91,3 +91,30 @@ describe('audit events in the feed', () => {
     ).toEqual({ actor: ADMIN.username, verb: 'changed the role of', target: 'bob', detail: 'from viewer to admin' });
   });
 });
+
+describe('describe: account events', () => {
+  const names = new Map([['id-bob', 'bob']]);
+  const nameOf = (id: string) => names.get(id);
+  const text = (f: EventFrame) => {
+    const d = describeEvent(f, nameOf);
+    return [d.actor, d.verb, d.target, d.detail].filter(Boolean).join(' ');
+  };
+  it('keys, second factor, sessions and invitations', () => {
+    const key = { id: 'k', user_id: 'id-bob', name: 'ci', role: 'viewer', created_at: '2026-01-01T00:00:00Z', expires_at: null };
+    expect(text(ev('key.created', 1, key, ADMIN))).toBe('admin created API key ci of bob');
+    expect(text(ev('key.revoked', 2, { id: 'k', user_id: 'id-bob', name: 'ci' }, { id: 'id-bob', username: 'bob' }))).toBe('bob revoked API key ci');
+    expect(text(ev('mfa.enabled', 3, { id: 'id-bob', username: 'bob' }, { id: 'id-bob', username: 'bob' }))).toBe('bob turned on the second factor of bob');
+    expect(text(ev('mfa.disabled', 4, { id: 'id-bob', username: 'bob', reason: 'reset' }, ADMIN))).toBe('admin reset the second factor of bob');
+    expect(text(ev('session.revoked', 5, { id: 's', user_id: 'id-bob', reason: 'ended' }, ADMIN))).toBe('admin ended a session of bob');
+    const inv = { id: 'i1', email: 'new@example.test', role: 'viewer', invited_by: ADMIN.id, created_at: '', expires_at: '', status: 'pending' };
+    expect(text(ev('user.invited', 6, inv, ADMIN))).toBe('admin invited new@example.test as viewer');
+    expect(text(ev('user.invitation_revoked', 7, { id: 'i1' }, ADMIN))).toBe('admin revoked the invitation for i1');
+  });
+  it('the store learns invitation addresses for the later events', () => {
+    const store = createActivityStore({ listEvents: async () => ({ items: [], latest_seq: 0 }) });
+    const inv = { id: 'i2', email: 'x@example.test', role: 'admin', invited_by: ADMIN.id, created_at: '', expires_at: '', status: 'pending' };
+    store.applyEvent(ev('user.invited', 8, inv, ADMIN));
+    const d = describeEvent(ev('user.invitation_accepted', 9, { id: 'i2', user_id: 'id-x' }, { id: 'id-x', username: 'xavier' }), (id) => store.names.get(id));
+    expect(`${d.actor} ${d.verb} ${d.target}`).toBe('xavier accepted the invitation for x@example.test');
+  });
+});

@@ -46,6 +46,13 @@ export function createActivityStore(deps: ActivityDeps) {
         case 'file.updated':
           names.set(f.data.id, f.data.name);
           break;
+        case 'user.invited':
+          names.set(f.data.id, f.data.email);
+          break;
+        case 'mfa.enabled':
+        case 'mfa.disabled':
+          names.set(f.data.id, f.data.username);
+          break;
         default:
           break;
       }
@@ -128,6 +135,12 @@ export interface Described {
   detail: string;
 }
 
+/** "of <owner>" when someone acts on another user's key. */
+function ownerDetail(actorId: string | undefined, ownerId: string, nameOf: (id: string) => string | undefined): string {
+  if (actorId === ownerId) return '';
+  return `of ${nameOf(ownerId) ?? ownerId}`;
+}
+
 /** "<actor username> <verb> <target>" for one event. */
 export function describe(frame: EventFrame, nameOf: (id: string) => string | undefined): Described {
   const actor = frame.actor?.username ?? (frame.type === 'download.completed' ? 'anonymous' : 'system');
@@ -155,6 +168,27 @@ export function describe(frame: EventFrame, nameOf: (id: string) => string | und
       return { actor: frame.data.user.username, verb: 'signed in', target: '', detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
     case 'auth.login_failed':
       return { actor: 'someone', verb: 'failed to sign in as', target: frame.data.username, detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
+    case 'key.created':
+      return { actor, verb: 'created API key', target: frame.data.name, detail: ownerDetail(frame.actor?.id, frame.data.user_id, nameOf) };
+    case 'key.revoked':
+      return { actor, verb: 'revoked API key', target: frame.data.name, detail: ownerDetail(frame.actor?.id, frame.data.user_id, nameOf) };
+    case 'mfa.enabled':
+      return { actor, verb: 'turned on the second factor of', target: frame.data.username, detail: '' };
+    case 'mfa.disabled':
+      return {
+        actor,
+        verb: frame.data.reason === 'reset' ? 'reset the second factor of' : 'turned off the second factor of',
+        target: frame.data.username,
+        detail: '',
+      };
+    case 'session.revoked':
+      return { actor, verb: 'ended a session of', target: nameOf(frame.data.user_id) ?? frame.data.user_id, detail: '' };
+    case 'user.invited':
+      return { actor, verb: 'invited', target: frame.data.email, detail: `as ${frame.data.role}` };
+    case 'user.invitation_accepted':
+      return { actor, verb: 'accepted the invitation for', target: nameOf(frame.data.id) ?? 'an account', detail: '' };
+    case 'user.invitation_revoked':
+      return { actor, verb: 'revoked the invitation for', target: nameOf(frame.data.id) ?? frame.data.id, detail: '' };
     default:
       return { actor, verb: frame.type, target: '', detail: '' };
   }
