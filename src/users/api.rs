@@ -9,6 +9,7 @@ use poem_openapi::{
 
 use super::{
     dto::{CreateUserRequest, UpdateUserRequest, User, UserPage},
+    export::{self, Export, Format},
     service::{self, ListQuery},
 };
 use crate::{
@@ -102,6 +103,35 @@ impl UsersApi {
             per_page: paging.per_page,
             next: listed.next,
         }))
+    }
+
+    /// Export users (admin)
+    ///
+    /// Every user matching the list filters (`q`, `role`, `disabled`), streamed in id order as
+    /// CSV with a header row (`format=csv`, the default) or JSON Lines (`format=jsonl`, one
+    /// User per line). Never any password material.
+    #[oai(path = "/users/export", method = "get", operation_id = "export_users")]
+    async fn export(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// `csv` (default) or `jsonl`
+        format: Query<Option<String>>,
+        q: Query<Option<String>>,
+        /// `admin` or `viewer`
+        role: Query<Option<String>>,
+        disabled: Query<Option<bool>>,
+    ) -> ApiResult<Export> {
+        auth.0.require_admin()?;
+        let format = Format::parse(format.0.as_deref())?;
+        let query = ListQuery {
+            q: q.0,
+            role: role.0,
+            disabled: disabled.0,
+            sort: None,
+            after: None,
+        };
+        Ok(export::start(state.db().conn().clone(), query, format).await?)
     }
 
     /// Get a user

@@ -1,9 +1,10 @@
-//! Users: the REST API (`api`), its request/response shapes (`dto`), what callers hand the
+//! Users: the REST API (`api`), its request/response shapes (`dto`), the streamed export (`export`), what callers hand the
 //! service (`model`), input rules (`validate`) and the only code that writes the `users` table
 //! (`service`).
 
 pub mod api;
 pub mod dto;
+pub mod export;
 pub mod model;
 pub mod service;
 pub mod validate;

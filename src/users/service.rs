@@ -71,21 +71,8 @@ pub async fn list(
 ) -> Result<Listed<user::Model>> {
     let sort_name = query.sort.as_deref().map(str::trim).unwrap_or_default();
     let (column, desc) = parse_sort(query.sort.as_deref(), SORTABLE, user::Column::Username)?;
-    let backend = db.get_database_backend();
-    let mut select = user::Entity::find();
+    let select = filtered(db.get_database_backend(), query)?;
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    if let Some(q) = q {
-        select = select.filter(search(backend, q));
-    }
-    if let Some(role) = query.role.as_deref() {
-        let role: Role = role
-            .parse()
-            .map_err(|_| Error::BadRequest("role must be 'admin' or 'viewer'".into()))?;
-        select = select.filter(user::Column::Role.eq(role.as_str()));
-    }
-    if let Some(disabled) = query.disabled {
-        select = select.filter(user::Column::Disabled.eq(disabled));
-    }
     let key = format!(
         "q={:?} role={:?} disabled={:?}",
         q, query.role, query.disabled
@@ -115,6 +102,43 @@ pub async fn list(
         query.after.as_deref(),
     )
     .await
+}
+
+/// The users matching the list filters `q`, `role` and `disabled`.
+fn filtered(backend: DbBackend, query: &ListQuery) -> Result<sea_orm::Select<user::Entity>> {
+    let mut select = user::Entity::find();
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        select = select.filter(search(backend, q));
+    }
+    if let Some(role) = query.role.as_deref() {
+        let role: Role = role
+            .parse()
+            .map_err(|_| Error::BadRequest("role must be 'admin' or 'viewer'".into()))?;
+        select = select.filter(user::Column::Role.eq(role.as_str()));
+    }
+    if let Some(disabled) = query.disabled {
+        select = select.filter(user::Column::Disabled.eq(disabled));
+    }
+    Ok(select)
+}
+
+/// The next `limit` users matching the list filters after id `after`, in id order: an export
+/// walks the primary key batch by batch, so its memory stays flat however many users there are.
+pub async fn export_batch(
+    db: &impl ConnectionTrait,
+    query: &ListQuery,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<user::Model>> {
+    let mut select = filtered(db.get_database_backend(), query)?;
+    if let Some(id) = after {
+        select = select.filter(user::Column::Id.gt(id));
+    }
+    Ok(select
+        .order_by_asc(user::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }
 
 /// The search condition: the trigram index where the query is long enough, else a scan with
