@@ -5,6 +5,7 @@
 // Real server binary, Debian's Chromium. Nothing sleeps to synchronise with the server or the
 // page; the only waits on the clock are for the next TOTP time step (a code is accepted once per
 // 30-second step, so the sign-in code must come from a later step than the enrolment's).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import type { Browser, Page, Response } from 'playwright-core';
@@ -402,6 +403,30 @@ describe('accounts', () => {
       await pf.getByRole('status').filter({ hasText: 'If that address belongs to an account, a link is on its way' }).waitFor();
     }
     for (const p of [A, R, again, F]) expect(p.pageErrors, p.name).toEqual([]);
+  });
+
+  test('f. "Export CSV" on the users page downloads every user the filters select, not just the page', async () => {
+    const A = panels.find((p) => p.name === 'A')!;
+    const pa = A.page;
+    await pa.goto('/users');
+    await pa.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await pa.getByLabel('Role', { exact: true }).selectOption('admin');
+    const admins = (await adminApi.expect(200, 'GET', '/api/users?role=admin&per_page=200')).body as {
+      total: number;
+      items: { username: string }[];
+    };
+    const downloadP = pa.waitForEvent('download');
+    await pa.getByRole('button', { name: 'Export CSV', exact: true }).click();
+    const download = await downloadP;
+    expect(download.suggestedFilename()).toBe('users.csv');
+    const path = await download.path();
+    const text = readFileSync(path, 'utf8');
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toBe('id,username,email,display_name,role,disabled,created_at,updated_at,last_login_at');
+    expect(lines.length - 1).toBe(admins.total);
+    for (const u of admins.items) expect(text).toContain(`,${u.username},`);
+    expect(text).not.toContain(',viewer,');
+    expect(A.pageErrors).toEqual([]);
   });
 });
 

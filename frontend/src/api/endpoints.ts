@@ -438,3 +438,21 @@ export function inspectInvitation(token: string): Promise<InvitationPreview> {
 export function acceptInvitation(token: string, username: string, password: string): Promise<TokenResponse> {
   return request<TokenResponse>('POST', '/invitations/accept', { auth: false, body: { token, username, password } });
 }
+
+// ---- users export ----
+
+/**
+ * The users matching the list filters as one file (docs/API.md §4.3). The server streams it;
+ * the browser holds it as a Blob until it is saved.
+ */
+export async function exportUsers(
+  filters: { q: string; role: string; disabled: string },
+  format: 'csv' | 'jsonl',
+): Promise<Blob> {
+  const res = await send('GET', '/users/export', {
+    query: { format, q: filters.q.trim(), role: filters.role, disabled: filters.disabled },
+    headers: { Accept: format === 'csv' ? 'text/csv' : 'application/x-ndjson' },
+  });
+  if (!res.ok) throw await toApiError(res);
+  return res.blob();
+}

@@ -1,10 +1,12 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { exportUsers } from '../api/endpoints';
 import { currentUser } from '../api/session';
 import type { User } from '../api/types';
 import { Pager } from '../components/Pager';
 import { SortHeader } from '../components/SortHeader';
 import { users } from '../live';
 import { formatDate } from '../lib/format';
+import { notifyError } from '../stores/toasts';
 import type { UserSortField, UsersQuery } from '../stores/users';
 import { onLinkClick, userPath } from '../router';
 import { InviteDialog, PendingInvitations } from './Invitations';
@@ -40,6 +42,25 @@ export function UsersPage() {
   const highlights = users.highlights.value;
   const items = users.items.value;
   const close = () => setDialog(null);
+  const [exporting, setExporting] = useState(false);
+
+  // Downloads the users the current filters select (not just this page) as CSV.
+  async function onExport() {
+    setExporting(true);
+    try {
+      const blob = await exportUsers(q, 'csv');
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = 'users.csv';
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (e) {
+      notifyError(e);
+    } finally {
+      setExporting(false);
+    }
+  }
 
   return (
     <section class="page">
@@ -47,6 +68,9 @@ export function UsersPage() {
         <h1>Users</h1>
         {isAdmin && (
           <div class="head-actions">
+            <button type="button" class="btn" disabled={exporting} onClick={() => void onExport()}>
+              Export CSV
+            </button>
             <button type="button" class="btn" onClick={() => setDialog({ kind: 'invite' })}>
               Invite
             </button>
