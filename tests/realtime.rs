@@ -131,9 +131,14 @@ async fn handshake_welcome_carries_user_and_latest_seq() {
 
     let admin = me(&app, &app.admin_token).await;
     let (mut ws, welcome) = app.ws(&app.admin_token, "admin").await;
+    let epoch = welcome["epoch"]
+        .as_str()
+        .expect("the log's epoch")
+        .to_owned();
+    assert!(!epoch.is_empty());
     assert_eq!(
         welcome,
-        json!({"type": "welcome", "user": admin, "seq": latest}),
+        json!({"type": "welcome", "user": admin, "seq": latest, "epoch": epoch}),
         "welcome frame"
     );
     // The presence snapshot: only the admin (this connection) is online.
@@ -160,8 +165,8 @@ async fn handshake_welcome_carries_user_and_latest_seq() {
     let (mut vws, vwelcome) = app.ws(&viewer_token, "viewer").await;
     assert_eq!(
         vwelcome,
-        json!({"type": "welcome", "user": viewer, "seq": latest}),
-        "viewer's welcome frame"
+        json!({"type": "welcome", "user": viewer, "seq": latest, "epoch": epoch}),
+        "viewer's welcome frame (one log, one epoch)"
     );
     let mut snapshot = [
         vws.next_json("snapshot 1").await,

@@ -11,6 +11,7 @@ mod m20261202_000006_event_filter_indexes;
 mod m20261202_000007_uploads;
 mod m20261202_000008_tasks;
 mod m20261202_000009_accounts;
+mod m20261202_000010_log_identity;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_uploads::Migration),
             Box::new(m20261202_000008_tasks::Migration),
             Box::new(m20261202_000009_accounts::Migration),
+            Box::new(m20261202_000010_log_identity::Migration),
         ]
     }
 }

@@ -245,9 +245,10 @@ fn event_message(kind: EventType) -> Value {
 fn server_message(name: &str) -> Value {
     let (summary, props, required): (&str, Value, Vec<&str>) = match name {
         "welcome" => (
-            "Authenticated; live events follow `seq`.",
-            json!({"user": {"$ref": "#/components/schemas/User"}, "seq": {"type": "integer", "minimum": 0}}),
-            vec!["user", "seq"],
+            "Authenticated; live events follow `seq`. `epoch` names the event log: it changes only when the database is restored from a backup.",
+            json!({"user": {"$ref": "#/components/schemas/User"}, "seq": {"type": "integer", "minimum": 0},
+                   "epoch": {"type": "string"}}),
+            vec!["user", "seq", "epoch"],
         ),
         "pong" => ("Answer to ping.", json!({}), vec![]),
         "resync" => (
@@ -293,10 +294,10 @@ fn client_message(name: &str) -> Value {
             json!({"type": "ping"}),
         ),
         "resume" => (
-            "Replay every durable event with seq > after, then continue live.",
-            json!({"after": {"type": "integer", "minimum": 0}}),
+            "Replay every durable event with seq > after, then continue live. Send the `epoch` of the welcome in which `after` was seen: from another epoch (the log was restored) the answer is resync.",
+            json!({"after": {"type": "integer", "minimum": 0}, "epoch": {"type": "string"}}),
             vec!["after"],
-            json!({"type": "resume", "after": 41}),
+            json!({"type": "resume", "after": 41, "epoch": "0193b9d2c4a87c40b1f2e3d4c5b6a798"}),
         ),
         _ => (
             "Receive only these topics.",
@@ -446,6 +447,7 @@ mod tests {
             ServerMessage::Welcome {
                 user: sample_user(),
                 seq: 41,
+                epoch: "0193b9d2c4a87c40b1f2e3d4c5b6a798".into(),
             },
             ServerMessage::Pong,
             ServerMessage::Resync { seq: 99 },

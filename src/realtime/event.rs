@@ -273,9 +273,12 @@ pub enum ClientMessage {
         token: String,
     },
     Ping,
-    /// Replay every durable event with `seq > after`, then continue live.
+    /// Replay every durable event with `seq > after`, then continue live. `epoch` is the one of
+    /// the `welcome` in which the client saw `after`; another epoch's seqs mean nothing here.
     Resume {
         after: i64,
+        #[serde(default)]
+        epoch: Option<String>,
     },
     /// Receive only these topics from now on.
     Subscribe {
@@ -295,6 +298,8 @@ pub enum ServerMessage {
     Welcome {
         user: serde_json::Value,
         seq: i64,
+        /// The log's identity; a restore from a backup changes it.
+        epoch: String,
     },
     Pong,
     /// The requested `after` is no longer in the log: refetch, then continue from `seq`.

@@ -11,6 +11,35 @@ use sea_orm::{
 use super::event::{Actor, EventType, frame_text};
 use crate::error::{Error, Result};
 
+/// The log's epoch (docs/API.md §6.4): read, or created on the very first start. Concurrent
+/// first starts race on the single row's primary key; the loser reads the winner's.
+pub async fn epoch(db: &impl ConnectionTrait) -> Result<String> {
+    let backend = db.get_database_backend();
+    let read = Statement::from_string(backend, "SELECT epoch FROM log_identity WHERE id = 1");
+    if let Some(row) = db.query_one_raw(read.clone()).await? {
+        return Ok(row.try_get("", "epoch")?);
+    }
+    let insert = Statement::from_sql_and_values(
+        backend,
+        match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO log_identity (id, epoch, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING"
+            }
+            _ => "INSERT OR IGNORE INTO log_identity (id, epoch, created_at) VALUES (1, ?, ?)",
+        },
+        [
+            uuid::Uuid::now_v7().simple().to_string().into(),
+            Utc::now().into(),
+        ],
+    );
+    db.execute_raw(insert).await?;
+    let row = db
+        .query_one_raw(read)
+        .await?
+        .ok_or_else(|| Error::Internal("log identity missing after insert".into()))?;
+    Ok(row.try_get("", "epoch")?)
+}
+
 /// Channel of the PostgreSQL notifications that tell other instances about new events.
 pub const NOTIFY_CHANNEL: &str = "switchboard";
 

@@ -48,11 +48,14 @@ struct Inner {
     cluster: Cluster,
     settings: Settings,
     tracker: ConnTracker,
+    /// The log's identity (`log::epoch`), sent in `welcome`.
+    epoch: String,
 }
 
 impl Realtime {
     /// Starts the hub and, on PostgreSQL, the listener for the other instances.
     pub async fn start(db: Db, database_url: String, settings: Settings) -> Result<Self> {
+        let epoch = log::epoch(db.conn()).await?;
         let cluster = Cluster::new(db.clone());
         let (presence_tx, mut presence_rx) = mpsc::unbounded_channel::<(EventType, Arc<str>)>();
         let presence_out = cluster.enabled().then_some(presence_tx);
@@ -82,6 +85,7 @@ impl Realtime {
             cluster,
             settings,
             tracker: ConnTracker::default(),
+            epoch,
         })))
     }
 
@@ -99,11 +103,17 @@ impl Realtime {
                 sweep_interval: Duration::from_secs(3600),
             },
             tracker: ConnTracker::default(),
+            epoch: String::new(),
         }))
     }
 
     pub fn settings(&self) -> &Settings {
         &self.0.settings
+    }
+
+    /// The event log's epoch: changes only when the database is restored from a backup.
+    pub fn epoch(&self) -> &str {
+        &self.0.epoch
     }
 
     pub fn tracker(&self) -> &ConnTracker {

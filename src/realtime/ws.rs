@@ -380,6 +380,7 @@ async fn run(socket: WebSocketStream, state: AppState) {
     let welcome = ServerMessage::Welcome {
         user: user_json,
         seq: reg.live_after,
+        epoch: realtime.epoch().to_owned(),
     };
     // The welcome and the presence snapshot leave in one write.
     let mut ok = conn.feed(welcome.to_text()).await;
@@ -566,7 +567,15 @@ async fn handle_client(
             };
             conn.send_control(&reply).await
         }
-        ClientMessage::Resume { after } => resume(state, conn, after).await,
+        ClientMessage::Resume { after, epoch } => {
+            // Seqs of another log (before a restore) say nothing about this one.
+            if epoch.is_some_and(|e| e != state.realtime().epoch()) {
+                return conn
+                    .send_control(&ServerMessage::Resync { seq: conn.last })
+                    .await;
+            }
+            resume(state, conn, after).await
+        }
     }
 }
 
