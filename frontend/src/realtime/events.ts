@@ -136,7 +136,7 @@ export type FrameOf<K extends EventType> = Extract<EventFrame, { type: K }>;
 
 /** Server control messages. */
 export type ControlMessage =
-  | { type: 'welcome'; user: User; seq: number }
+  | { type: 'welcome'; user: User; seq: number; epoch?: string }
   | { type: 'pong' }
   | { type: 'resync'; seq: number }
   | { type: 'subscribed'; topics: string[] }

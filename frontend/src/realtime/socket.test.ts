@@ -235,6 +235,26 @@ describe('SocketClient', () => {
     expect(client.lastSeq).toBe(11);
   });
 
+  it('names the epoch it saw in its resume, so a restored log answers resync', () => {
+    const client = makeClient();
+    client.start();
+    const first = FakeWebSocket.last();
+    first.open();
+    first.receive({ type: 'welcome', user: { id: 'u1', username: 'admin' }, seq: 7, epoch: 'e1' });
+    first.drop();
+    vi.advanceTimersByTime(client.pendingDelay!);
+    const second = FakeWebSocket.last();
+    second.open();
+    second.receive({ type: 'welcome', user: { id: 'u1', username: 'admin' }, seq: 2, epoch: 'e2' });
+    expect(second.sent.at(-1)).toEqual({ type: 'resume', after: 7, epoch: 'e1' });
+    second.drop();
+    vi.advanceTimersByTime(client.pendingDelay!);
+    const third = FakeWebSocket.last();
+    third.open();
+    third.receive({ type: 'welcome', user: { id: 'u1', username: 'admin' }, seq: 2, epoch: 'e2' });
+    expect(third.sent.at(-1)).toEqual({ type: 'resume', after: 7, epoch: 'e2' });
+  });
+
   it('ignores frames from a socket it has replaced', () => {
     const client = makeClient();
     const ws1 = connectLive(client, 0);

@@ -5,7 +5,8 @@
 //   so replayed or repeated events are dropped and nothing is skipped);
 // - on any close but 4401 it reconnects with exponential backoff and full jitter (base 500 ms,
 //   cap 30 s; the attempt count resets once a connection has stayed up for 10 s), and right after
-//   the next `welcome` sends `{"type":"resume","after":lastSeq}`;
+//   the next `welcome` sends `{"type":"resume","after":lastSeq,"epoch":…}` (the epoch of the
+//   welcome that seq was seen under);
 // - `{"type":"resync"}` → `onResync` (the stores refetch);
 // - close 4401 → `onUnauthorized`, no reconnect;
 // - pings every 25 s, and drops a connection that has been silent for too long;
@@ -129,6 +130,9 @@ export class SocketClient {
   private watermark: number | null = null;
   /** Seqs seen above the watermark (out of order, e.g. live before a resume replay). */
   private readonly seen = new Set<number>();
+  /** The log's identity from the last welcome: a resume names it, so seqs of a log restored
+   * from a backup are never taken for this one's (the server answers `resync`). */
+  private epoch: string | null = null;
 
   constructor(opts: SocketOptions) {
     this.opts = opts;
@@ -272,7 +276,7 @@ export class SocketClient {
     }
   }
 
-  private onWelcome(ws: WebSocketLike, msg: { user: User; seq: number }): void {
+  private onWelcome(ws: WebSocketLike, msg: { user: User; seq: number; epoch?: string }): void {
     const resumed = this.watermark !== null;
     this.welcomed = true;
     this.setStatus('live');
@@ -284,10 +288,11 @@ export class SocketClient {
     this.timers.clearInterval(this.pingTimer);
     this.pingTimer = this.timers.setInterval(() => this.onPingTick(ws), this.pingInterval);
     if (resumed) {
-      this.send({ type: 'resume', after: this.watermark });
+      this.send(this.epoch ? { type: 'resume', after: this.watermark, epoch: this.epoch } : { type: 'resume', after: this.watermark });
     } else {
       this.watermark = msg.seq;
     }
+    this.epoch = msg.epoch ?? null;
     this.opts.onWelcome?.(msg.user, { resumed, seq: msg.seq });
   }
 
