@@ -67,7 +67,7 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Principal> {
 /// Re-checks a principal's session against the database, bypassing the cache.
 pub async fn check_session(state: &AppState, principal: &Principal) -> Result<()> {
     if principal.key.is_some() {
-        let still = api_key_live(state, principal).await?;
+        let still = keys::is_live(state.db().conn(), &principal.session_id).await?;
         return if still {
             Ok(())
         } else {
@@ -81,8 +81,4 @@ pub async fn check_session(state: &AppState, principal: &Principal) -> Result<()
 
 fn to_poem(err: Error) -> poem::Error {
     ApiError::from(err).into()
-}
-
-async fn api_key_live(state: &AppState, principal: &Principal) -> Result<bool> {
-    keys::is_live(state.db().conn(), &principal.session_id).await
 }

@@ -286,7 +286,7 @@ pub async fn end_session(state: &AppState, actor: &Principal, id: &str) -> Resul
 pub async fn end_other_sessions(state: &AppState, actor: &Principal) -> Result<u64> {
     actor.require_session()?;
     let mut w = state.writer().begin().await?;
-    let ended = sessions::revoke_others(&*w, &actor.user_id, &actor.session_id).await?;
+    let ended = sessions::revoke_listed(&*w, &actor.user_id, Some(&actor.session_id)).await?;
     for id in &ended {
         session_revoked(&mut w, actor, id, &actor.user_id);
     }
@@ -299,8 +299,8 @@ pub async fn end_user_sessions(state: &AppState, admin: &Principal, user_id: &st
     admin.require_admin()?;
     users::get(state.db().conn(), user_id).await?;
     let mut w = state.writer().begin().await?;
-    // `keep` names no session: every one of them ends, the admin's own too if it is theirs.
-    let ended = sessions::revoke_others(&*w, user_id, "").await?;
+    // Every one of them ends, the admin's own too if the user is the admin.
+    let ended = sessions::revoke_listed(&*w, user_id, None).await?;
     for id in &ended {
         session_revoked(&mut w, admin, id, user_id);
     }

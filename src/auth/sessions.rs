@@ -321,22 +321,23 @@ pub async fn get_live(db: &impl ConnectionTrait, id: &str) -> Result<Option<sess
         .await?)
 }
 
-/// Ends the live sessions of `user_id` other than `keep`; returns their ids.
-pub async fn revoke_others(
+/// Ends the live sessions of `user_id` (all of them, or all but `keep`); returns their ids, so
+/// each can be reported and have its sockets closed.
+pub async fn revoke_listed(
     db: &impl ConnectionTrait,
     user_id: &str,
-    keep: &str,
+    keep: Option<&str>,
 ) -> Result<Vec<String>> {
     use sea_orm::QuerySelect;
-    let ids: Vec<String> = session::Entity::find()
+    let mut live = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
         .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::Id.ne(keep))
-        .filter(session::Column::RevokedAt.is_null())
-        .into_tuple()
-        .all(db)
-        .await?;
+        .filter(session::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        live = live.filter(session::Column::Id.ne(keep));
+    }
+    let ids: Vec<String> = live.into_tuple().all(db).await?;
     if !ids.is_empty() {
         revoke_where(
             db,
