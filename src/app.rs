@@ -1,15 +1,17 @@
 //! Wiring: build the state from the command line, compose the routes, `serve`. Nothing imports
 //! this module but `main`; it imports whatever it wires.
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{future::Future, time::Duration};
 
 use poem::{EndpointExt, Route, get};
 use sea_orm::DbBackend;
 
 use crate::{
     auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
+    backup::{self, service::Backups},
     bootstrap,
-    config::{GlobalArgs, ServeArgs, StorageLocation},
+    config::{GlobalArgs, ServeArgs},
+    data_lock,
     db::Db,
     files::{
         self,
@@ -25,13 +27,9 @@ use crate::{
     realtime::{self, Realtime, asyncapi, event::CloseCode, ws},
     s3, secret,
     state::{AppState, ListTotals, Parts, Settings, Throttles},
-    storage::Storage,
     uploads,
     write::Writer,
 };
-
-/// How long the start-up probe of a remote store may take (it retries transient errors).
-const STORAGE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects, migrates, starts realtime, bootstraps the first admin, loads the JWT secret and
 /// starts the background sweepers.
@@ -54,7 +52,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
     bootstrap::ensure_admin(&writer, &hasher).await?;
     let secret = secret::jwt_secret(&global.data_dir, args.jwt_secret.as_deref())?;
     let window = Duration::from_secs(args.login_failure_window_secs);
-    let storage = open_storage(&args.storage, &global.data_dir).await?;
+    let storage = s3::open_storage(&args.storage, &global.data_dir).await?;
     tracing::info!(storage = storage.description(), "file storage ready");
     let removed = storage.clean_tmp()?;
     if removed > 0 {
@@ -96,7 +94,26 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         ),
         Duration::from_secs(args.file_sweep_interval_secs),
     );
+    let backups = Backups::new(
+        backup::create::Context {
+            db: db.clone(),
+            database_url: global.database_url(),
+            live: storage.clone(),
+            target: s3::open_backup_location(&args.backup_to, &global.data_dir)?,
+            tmp: storage.tmp_dir().to_owned(),
+            max_bytes_per_sec: args.backup_max_bytes_per_sec,
+        },
+        writer.clone(),
+    );
+    if let Some(every) = args.backup_every {
+        tracing::info!(
+            every = %humantime::format_duration(every), keep = args.backup_keep,
+            location = backups.location(), "scheduled backups"
+        );
+        backups.spawn_schedule(every, args.backup_keep);
+    }
     Ok(AppState::new(Parts {
+        backups,
         writer,
         jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),
         hasher,
@@ -146,27 +163,6 @@ fn mail_base_url(args: &ServeArgs) -> String {
     match &args.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{}", args.listen),
-    }
-}
-
-/// The store `--storage` names; a remote one is probed (write, read, delete a marker) so a
-/// wrong bucket, endpoint or key stops the start with a message saying which.
-async fn open_storage(location: &StorageLocation, data_dir: &Path) -> anyhow::Result<Storage> {
-    let StorageLocation::S3 { bucket, prefix } = location else {
-        return Ok(Storage::local(data_dir)?);
-    };
-    let endpoint = s3::describe_endpoint();
-    let storage = Storage::remote(s3::store(bucket, prefix)?, data_dir, location.to_string())?;
-    match tokio::time::timeout(STORAGE_PROBE_TIMEOUT, storage.probe()).await {
-        Ok(Ok(())) => Ok(storage),
-        Ok(Err(e)) => Err(anyhow::anyhow!(
-            "storage {location} at {endpoint} is not usable (check the bucket, AWS_ENDPOINT_URL, \
-             AWS_REGION and the credentials): {e}"
-        )),
-        Err(_) => Err(anyhow::anyhow!(
-            "storage {location} at {endpoint} did not answer within {}s",
-            STORAGE_PROBE_TIMEOUT.as_secs()
-        )),
     }
 }
 
@@ -223,6 +219,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     metrics::install();
+    // Held while serving, so `backup restore` refuses to replace the database under us.
+    let _data_lock = match data_lock::try_acquire(&global.data_dir)? {
+        Some(lock) => Some(lock),
+        None => {
+            tracing::warn!(
+                data_dir = %global.data_dir.display(),
+                "another process holds the data dir's lock (a second server on the same data dir?)"
+            );
+            None
+        }
+    };
     let state = build_state(&global, &args).await?;
     let addr = listener.local_addr()?;
     tracing::info!(addr = %addr, "listening");

@@ -111,6 +111,97 @@ pub enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create, list, delete and restore backups (docs/API.md §7).
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+/// Where backups are kept: a directory, or an S3 bucket and prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupLocation {
+    /// The default, `<data-dir>/backups`.
+    Default,
+    Dir(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl std::fmt::Display for BackupLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Default => f.write_str("<data-dir>/backups"),
+            Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::S3 { bucket, prefix } => StorageLocation::S3 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+            }
+            .fmt(f),
+        }
+    }
+}
+
+fn parse_backup_location(value: &str) -> Result<BackupLocation, String> {
+    if value.is_empty() {
+        return Ok(BackupLocation::Default);
+    }
+    if value.starts_with("s3://") {
+        return match parse_storage(value)? {
+            StorageLocation::S3 { bucket, prefix } => Ok(BackupLocation::S3 { bucket, prefix }),
+            StorageLocation::File => Err("expected s3://bucket/prefix".into()),
+        };
+    }
+    Ok(BackupLocation::Dir(PathBuf::from(value)))
+}
+
+/// `--backup-every`: `30m`, `6h`, `1d`… (humantime), at least a second.
+fn parse_backup_every(value: &str) -> Result<std::time::Duration, String> {
+    let every = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if every < std::time::Duration::from_secs(1) {
+        return Err("at least 1s".into());
+    }
+    Ok(every)
+}
+
+/// Options shared by the backup subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct BackupTargetArgs {
+    /// Where backups are kept: a directory or `s3://bucket/prefix` (the `AWS_*` variables as
+    /// for `--storage`). Default: `<data-dir>/backups`.
+    #[arg(long = "to", visible_alias = "from", env = "SWITCHBOARD_BACKUP_TO",
+          value_parser = parse_backup_location, default_value = "")]
+    pub target: BackupLocation,
+    /// Where the file bytes are (as `serve --storage`).
+    #[arg(long, env = "SWITCHBOARD_STORAGE", default_value = "file", value_parser = parse_storage)]
+    pub storage: StorageLocation,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a backup now (the server may be running).
+    Create {
+        #[command(flatten)]
+        target: BackupTargetArgs,
+    },
+    /// List the complete backups, newest first.
+    List {
+        #[command(flatten)]
+        target: BackupTargetArgs,
+    },
+    /// Delete a backup (and the objects no other backup needs).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        target: BackupTargetArgs,
+    },
+    /// Restore a backup, with the server stopped: an id (in `--from`), a backup directory, or a
+    /// downloaded `.tar`. Verifies everything first; the replaced database is kept aside.
+    Restore {
+        source: String,
+        #[command(flatten)]
+        target: BackupTargetArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +385,26 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_BODY_IDLE_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub body_idle_timeout_secs: u64,
+    /// Where backups go: a directory or `s3://bucket/prefix`. Default: `<data-dir>/backups`.
+    #[arg(long, env = "SWITCHBOARD_BACKUP_TO", value_parser = parse_backup_location,
+          default_value = "")]
+    pub backup_to: BackupLocation,
+    /// Take a backup this often (`6h`, `1d`, `30m`); none by default. Counted
+    /// from the newest complete backup, so a restart neither skips nor repeats one. Set it on
+    /// one instance of a cluster.
+    #[arg(long, env = "SWITCHBOARD_BACKUP_EVERY", value_parser = parse_backup_every)]
+    pub backup_every: Option<std::time::Duration>,
+    /// After a scheduled backup, keep only the newest N complete backups (0: keep all).
+    #[arg(long, env = "SWITCHBOARD_BACKUP_KEEP", default_value_t = 0)]
+    pub backup_keep: usize,
+    /// Read file objects for a backup at most this fast, in bytes per second (0: no limit), so
+    /// a backup does not starve downloads of disk or network.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BACKUP_MAX_BYTES_PER_SEC",
+        default_value_t = 0
+    )]
+    pub backup_max_bytes_per_sec: u64,
 }
 
 /// The value of `--storage`.

@@ -112,7 +112,8 @@ impl Db {
     }
 }
 
-fn sqlite_path(url: &str) -> Option<String> {
+/// The file of a SQLite URL (`None` for PostgreSQL or an in-memory database).
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

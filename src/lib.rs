@@ -11,8 +11,10 @@ pub mod config;
 pub mod telemetry;
 
 mod auth;
+mod backup;
 mod bootstrap;
 mod conditional;
+mod data_lock;
 mod db;
 mod error;
 mod files;

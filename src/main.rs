@@ -82,6 +82,7 @@ async fn run() -> std::process::ExitCode {
         Some(Command::Serve(serve_args)) => serve(args.global, serve_args).await,
         Some(Command::Migrate) => cli::migrate(&args.global).await,
         Some(Command::User(cmd)) => cli::user(&args.global, cmd).await,
+        Some(Command::Backup(cmd)) => cli::backup(&args.global, cmd).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

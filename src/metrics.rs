@@ -44,11 +44,29 @@ fn describe() {
         "switchboard_downloads_in_flight",
         "Downloads being streamed"
     );
+    metrics::describe_counter!(
+        "switchboard_backups_total",
+        "Backups finished, by trigger (api, schedule, cli) and outcome (completed, failed)"
+    );
+    metrics::describe_gauge!(
+        "switchboard_backup_last_success_timestamp_seconds",
+        "Unix time the last successful backup of this process finished"
+    );
+    metrics::describe_gauge!(
+        "switchboard_backup_last_duration_seconds",
+        "Seconds the last successful backup took"
+    );
     // Present from the start, so dashboards see zeros rather than gaps.
     gauge!("switchboard_ws_connections").set(0.0);
     gauge!("switchboard_downloads_in_flight").set(0.0);
     counter!("switchboard_ws_events_sent_total").absolute(0);
     counter!("switchboard_ws_slow_consumers_total").absolute(0);
+    for trigger in ["api", "schedule", "cli"] {
+        for outcome in ["completed", "failed"] {
+            counter!("switchboard_backups_total", "trigger" => trigger, "outcome" => outcome)
+                .absolute(0);
+        }
+    }
 }
 
 pub fn http_request(route: &str, method: &str, status: u16) {
@@ -90,6 +108,22 @@ impl DownloadInFlight {
 impl Drop for DownloadInFlight {
     fn drop(&mut self) {
         downloads_in_flight(-1.0);
+    }
+}
+
+/// The outcome of a backup: `switchboard_backups_total{trigger, outcome}`, and for a success
+/// the time it finished and how long it took (alert on a stale timestamp to notice a failing
+/// schedule).
+pub fn backup_finished(trigger: &'static str, ok: bool, took: std::time::Duration) {
+    let outcome = if ok { "completed" } else { "failed" };
+    counter!("switchboard_backups_total", "trigger" => trigger, "outcome" => outcome).increment(1);
+    if ok {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        gauge!("switchboard_backup_last_success_timestamp_seconds").set(now);
+        gauge!("switchboard_backup_last_duration_seconds").set(took.as_secs_f64());
     }
 }
 

@@ -3,6 +3,7 @@
 use poem_openapi::OpenApiService;
 
 use crate::{
+    backup::api::BackupsApi,
     auth::{api::AuthApi, keys_api::KeysApi, mfa_api::MfaApi, sessions_api::SessionsApi},
     files::{api::FilesApi, tasks_api::TasksApi},
     invitations::api::InvitationsApi,
@@ -21,6 +22,7 @@ pub type Apis = (
     FilesApi,
     UploadsApi,
     TasksApi,
+    BackupsApi,
     EventsApi,
 );
 
@@ -37,6 +39,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             FilesApi,
             UploadsApi,
             TasksApi,
+            BackupsApi,
             EventsApi,
         ),
         "Switchboard",

@@ -4,9 +4,10 @@
 //! `AmazonS3Builder::from_env`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`, …; without keys, the instance's role).
 //! A custom endpoint (MinIO, a test server on loopback) gets path-style requests and may be
-//! plain http. Nothing here logs the builder: it holds the secret key.
+//! plain http. Nothing here logs the builder: it holds the secret key. Also opens the stores the
+//! command line names: `--storage` (probed) and the backup location.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use object_store::{
@@ -14,6 +15,14 @@ use object_store::{
     aws::{AmazonS3Builder, AmazonS3ConfigKey},
     prefix::PrefixStore,
 };
+
+use crate::{
+    config::{BackupLocation, StorageLocation},
+    storage::Storage,
+};
+
+/// How long the start-up probe of a remote store may take (it retries transient errors).
+const STORAGE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connecting must be quick; a request as a whole has no deadline, because a download streams
 /// from the bucket only as fast as its client reads, which may take hours for a large file.
@@ -58,4 +67,36 @@ pub fn describe_endpoint() -> String {
         Some(endpoint) => format!("{endpoint} (region {region}, path-style)"),
         None => format!("AWS S3 (region {region})"),
     }
+}
+
+/// The store `--storage` names; a remote one is probed (write, read, delete a marker) so a
+/// wrong bucket, endpoint or key stops the start with a message saying which.
+pub async fn open_storage(location: &StorageLocation, data_dir: &Path) -> anyhow::Result<Storage> {
+    let StorageLocation::S3 { bucket, prefix } = location else {
+        return Ok(Storage::local(data_dir)?);
+    };
+    let endpoint = describe_endpoint();
+    let storage = Storage::remote(store(bucket, prefix)?, data_dir, location.to_string())?;
+    match tokio::time::timeout(STORAGE_PROBE_TIMEOUT, storage.probe()).await {
+        Ok(Ok(())) => Ok(storage),
+        Ok(Err(e)) => Err(anyhow::anyhow!(
+            "storage {location} at {endpoint} is not usable (check the bucket, AWS_ENDPOINT_URL, \
+             AWS_REGION and the credentials): {e}"
+        )),
+        Err(_) => Err(anyhow::anyhow!(
+            "storage {location} at {endpoint} did not answer within {}s",
+            STORAGE_PROBE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The backup location `--backup-to` / `--to` names (`<data-dir>/backups` by default).
+pub fn open_backup_location(location: &BackupLocation, data_dir: &Path) -> anyhow::Result<Storage> {
+    Ok(match location {
+        BackupLocation::Default => Storage::directory(&data_dir.join("backups"), data_dir)?,
+        BackupLocation::Dir(dir) => Storage::directory(dir, data_dir)?,
+        BackupLocation::S3 { bucket, prefix } => {
+            Storage::remote(store(bucket, prefix)?, data_dir, location.to_string())?
+        }
+    })
 }

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     auth::{cache::PrincipalCache, jwt::JwtKeys, password::PasswordHasher, throttle::Throttle},
+    backup::service::Backups,
     db::Db,
     files::{slots::Slots, tasks::Imports},
     mail::Mailer,
@@ -67,6 +68,8 @@ pub struct Parts {
     pub totals: ListTotals,
     /// Outgoing mail, when `--smtp-url` is set.
     pub mailer: Option<Mailer>,
+    /// Backups to `--backup-to`.
+    pub backups: Backups,
 }
 
 #[derive(Default)]
@@ -135,5 +138,9 @@ impl AppState {
 
     pub fn mailer(&self) -> Option<&Mailer> {
         self.0.mailer.as_ref()
+    }
+
+    pub fn backups(&self) -> &Backups {
+        &self.0.backups
     }
 }

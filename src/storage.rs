@@ -52,6 +52,48 @@ pub struct Storage {
     tmp: PathBuf,
     /// Shown in logs: `file` or `s3://bucket/prefix`.
     description: String,
+    /// Deletions put off while a backup copies objects (see [`Storage::hold_deletions`]).
+    holds: Arc<std::sync::Mutex<Holds>>,
+}
+
+#[derive(Default)]
+struct Holds {
+    count: usize,
+    deferred: Vec<String>,
+}
+
+/// While alive, deleting a file's object only records the key; the last guard to go deletes
+/// them. A backup takes one before its database snapshot, so an object deleted after the
+/// snapshot is still there to be copied (docs/ARCHITECTURE.md, "Backups"). A crash loses the
+/// list, and the orphan sweep removes those objects an hour later.
+pub struct DeletionHold {
+    storage: Storage,
+}
+
+impl Drop for DeletionHold {
+    fn drop(&mut self) {
+        let due = {
+            let mut holds = self.storage.lock_holds();
+            holds.count = holds.count.saturating_sub(1);
+            if holds.count > 0 {
+                return;
+            }
+            std::mem::take(&mut holds.deferred)
+        };
+        if due.is_empty() {
+            return;
+        }
+        let storage = self.storage.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for key in due {
+                    if let Err(e) = storage.delete(&key).await {
+                        tracing::warn!(error = %e, %key, "could not delete stored bytes");
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// A staged upload, written, hashed and fsynced, not yet published.
@@ -87,6 +129,7 @@ impl Storage {
             tmp: root.join(TMP_DIR),
             local_root: Some(root),
             description: "file".into(),
+            holds: Arc::default(),
         })
     }
 
@@ -102,7 +145,78 @@ impl Storage {
             tmp: data_dir.canonicalize()?.join(TMP_DIR),
             local_root: None,
             description,
+            holds: Arc::default(),
         })
+    }
+
+    /// A directory of the local filesystem as a store (a backup target), durable like the
+    /// local file store; staging still under `data_dir/tmp`.
+    pub fn directory(dir: &FsPath, data_dir: &FsPath) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(data_dir.join(TMP_DIR))?;
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .map_err(store_error)?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        Ok(Self {
+            store: Arc::new(store),
+            tmp: data_dir.canonicalize()?.join(TMP_DIR),
+            local_root: Some(dir.canonicalize()?),
+            description: dir.display().to_string(),
+            holds: Arc::default(),
+        })
+    }
+
+    fn lock_holds(&self) -> std::sync::MutexGuard<'_, Holds> {
+        self.holds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts off deleting file objects until the guard is dropped.
+    pub fn hold_deletions(&self) -> DeletionHold {
+        self.lock_holds().count += 1;
+        DeletionHold {
+            storage: self.clone(),
+        }
+    }
+
+    /// This instance's staging directory.
+    pub fn tmp_dir(&self) -> &FsPath {
+        &self.tmp
+    }
+
+    /// The size of an object, or `None` if there is none under `key`.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// A small object, whole (a manifest).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes> {
+        let got = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(store_error)?;
+        got.bytes().await.map_err(store_error)
+    }
+
+    /// Writes a small object in one put: it appears whole or not at all.
+    pub async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&Path::from(key), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Streams a local file into `key`; returns its size and sha256.
+    pub async fn put_file(&self, key: &str, path: &FsPath) -> Result<(u64, String)> {
+        let file = tokio::fs::File::open(path).await?;
+        self.put_stream(key, ReaderStream::with_capacity(file, READ_CHUNK))
+            .await
     }
 
     /// Whether this is a remote store (reachable over the network, so worth probing).
@@ -239,8 +353,16 @@ impl Storage {
         }
     }
 
-    /// Deletes a stored object; a missing one is not an error.
+    /// Deletes a stored object; a missing one is not an error. A file object is only noted
+    /// while a backup holds deletions.
     pub async fn delete(&self, key: &str) -> Result<()> {
+        if key.starts_with(OBJECTS_DIR) {
+            let mut holds = self.lock_holds();
+            if holds.count > 0 {
+                holds.deferred.push(key.to_owned());
+                return Ok(());
+            }
+        }
         match self.store.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error(e)),

@@ -23,6 +23,8 @@ pub enum ApiTags {
     Mfa,
     /// Invite people by e-mail or link (admin).
     Invitations,
+    /// Backups of the database and the files (admin).
+    Backups,
     /// Resumable uploads (tus 1.0.0); creating and changing them needs the admin role.
     Uploads,
 }

@@ -211,8 +211,61 @@ fn data_schema(kind: EventType) -> Value {
             "description": "follows the `user.created` of the new user",
             "properties": {"id": {"type": "string"}, "user_id": {"type": "string"}}
         }),
-        EventType::InvitationRevoked => id_only,
+        EventType::InvitationRevoked => id_only.clone(),
+        EventType::ImportStarted | EventType::ImportProgress | EventType::ImportFinished => {
+            import_schema()
+        }
+        EventType::BackupStarted
+        | EventType::BackupProgress
+        | EventType::BackupCompleted
+        | EventType::BackupFailed => backup_schema(),
+        EventType::BackupDeleted => id_only,
     }
+}
+
+/// The counts of a user import (docs/API.md §4.4), as its events carry them.
+fn import_schema() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    json!({
+        "type": "object", "additionalProperties": false,
+        "required": ["import_id", "dry_run", "mode", "rows_total", "rows_done", "created",
+                     "skipped", "errors"],
+        "description": "a bulk user import in progress (`import.progress` at most 4 per second); \
+                        each user it creates is also an ordinary `user.created`",
+        "properties": {
+            "import_id": {"type": "string"},
+            "dry_run": {"type": "boolean"},
+            "mode": {"type": "string", "enum": ["all_or_nothing", "skip_invalid"]},
+            "rows_total": count, "rows_done": count, "created": count, "skipped": count,
+            "errors": {"type": "integer", "minimum": 0, "description": "rows with a problem"}
+        }
+    })
+}
+
+/// A backup as `GET /api/backups` lists it (docs/API.md §7).
+fn backup_schema() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    json!({
+        "type": "object", "additionalProperties": false,
+        "required": ["id", "status", "trigger", "created_at", "finished_at", "phase",
+                     "database_backend", "last_seq", "schema_version", "objects_total",
+                     "objects_done", "objects_copied", "objects_reused", "bytes_copied",
+                     "size_bytes", "error"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+            "trigger": {"type": "string", "enum": ["api", "schedule", "cli"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "phase": {"type": "string", "enum": ["database", "objects", "manifest", "done"]},
+            "database_backend": {"type": "string", "enum": ["sqlite", "postgres"]},
+            "last_seq": {"type": ["integer", "null"]},
+            "schema_version": {"type": ["string", "null"]},
+            "objects_total": count, "objects_done": count, "objects_copied": count,
+            "objects_reused": count, "bytes_copied": count, "size_bytes": count,
+            "error": {"type": ["string", "null"]}
+        }
+    })
 }
 
 fn event_message(kind: EventType) -> Value {
@@ -508,6 +561,22 @@ mod tests {
                 "expires_at": "2026-01-08T00:00:00.000Z", "status": "pending"}),
             EventType::InvitationAccepted => json!({"id": "i1", "user_id": "u2"}),
             EventType::InvitationRevoked => json!({"id": "i1"}),
+            EventType::ImportStarted | EventType::ImportProgress | EventType::ImportFinished => {
+                json!({"import_id": "i1", "dry_run": false, "mode": "skip_invalid",
+                       "rows_total": 10, "rows_done": 4, "created": 3, "skipped": 1,
+                       "errors": 1})
+            }
+            EventType::BackupStarted
+            | EventType::BackupProgress
+            | EventType::BackupCompleted
+            | EventType::BackupFailed => json!({"id": "20260101T000000000Z-ab12",
+                "status": "running", "trigger": "api",
+                "created_at": "2026-01-01T00:00:00.000Z", "finished_at": null,
+                "phase": "objects", "database_backend": "sqlite", "last_seq": 12,
+                "schema_version": "m20261202_000010_log_identity", "objects_total": 3,
+                "objects_done": 1, "objects_copied": 1, "objects_reused": 0,
+                "bytes_copied": 10, "size_bytes": 4096, "error": null}),
+            EventType::BackupDeleted => json!({"id": "20260101T000000000Z-ab12"}),
         }
     }
 

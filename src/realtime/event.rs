@@ -90,10 +90,18 @@ pub enum EventType {
     UserInvited,
     InvitationAccepted,
     InvitationRevoked,
+    ImportStarted,
+    ImportProgress,
+    ImportFinished,
+    BackupStarted,
+    BackupProgress,
+    BackupCompleted,
+    BackupFailed,
+    BackupDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 35] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDeleted,
@@ -121,6 +129,14 @@ impl EventType {
         Self::UserInvited,
         Self::InvitationAccepted,
         Self::InvitationRevoked,
+        Self::ImportStarted,
+        Self::ImportProgress,
+        Self::ImportFinished,
+        Self::BackupStarted,
+        Self::BackupProgress,
+        Self::BackupCompleted,
+        Self::BackupFailed,
+        Self::BackupDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +168,14 @@ impl EventType {
             Self::UserInvited => "user.invited",
             Self::InvitationAccepted => "user.invitation_accepted",
             Self::InvitationRevoked => "user.invitation_revoked",
+            Self::ImportStarted => "import.started",
+            Self::ImportProgress => "import.progress",
+            Self::ImportFinished => "import.finished",
+            Self::BackupStarted => "backup.started",
+            Self::BackupProgress => "backup.progress",
+            Self::BackupCompleted => "backup.completed",
+            Self::BackupFailed => "backup.failed",
+            Self::BackupDeleted => "backup.deleted",
         }
     }
 
@@ -175,7 +199,16 @@ impl EventType {
             | Self::SessionRevoked
             | Self::UserInvited
             | Self::InvitationAccepted
-            | Self::InvitationRevoked => Topic::Users,
+            | Self::InvitationRevoked
+            | Self::ImportStarted
+            | Self::ImportProgress
+            | Self::ImportFinished => Topic::Users,
+            // Backups are about everything; they travel with the files, whose bytes they hold.
+            Self::BackupStarted
+            | Self::BackupProgress
+            | Self::BackupCompleted
+            | Self::BackupFailed
+            | Self::BackupDeleted => Topic::Files,
             Self::FileCreated | Self::FileUpdated | Self::FileDeleted => Topic::Files,
             Self::DownloadCompleted
             | Self::DownloadStarted
@@ -211,6 +244,9 @@ impl EventType {
                 | Self::UserInvited
                 | Self::InvitationAccepted
                 | Self::InvitationRevoked
+                | Self::BackupCompleted
+                | Self::BackupFailed
+                | Self::BackupDeleted
         )
     }
 }

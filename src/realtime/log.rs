@@ -40,6 +40,30 @@ pub async fn epoch(db: &impl ConnectionTrait) -> Result<String> {
     Ok(row.try_get("", "epoch")?)
 }
 
+/// Gives the log a new epoch (a restore: the log is now older than what clients have seen, so
+/// a resume naming the old epoch must get `resync`).
+pub async fn renew_epoch(db: &impl ConnectionTrait) -> Result<String> {
+    let backend = db.get_database_backend();
+    let epoch = uuid::Uuid::now_v7().simple().to_string();
+    db.execute_raw(Statement::from_string(
+        backend,
+        "DELETE FROM log_identity WHERE id = 1",
+    ))
+    .await?;
+    let insert = Statement::from_sql_and_values(
+        backend,
+        match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO log_identity (id, epoch, created_at) VALUES (1, $1, $2)"
+            }
+            _ => "INSERT INTO log_identity (id, epoch, created_at) VALUES (1, ?, ?)",
+        },
+        [epoch.clone().into(), Utc::now().into()],
+    );
+    db.execute_raw(insert).await?;
+    Ok(epoch)
+}
+
 /// Channel of the PostgreSQL notifications that tell other instances about new events.
 pub const NOTIFY_CHANNEL: &str = "switchboard";
 

@@ -515,6 +515,17 @@ impl TestApp {
         self.start().await;
     }
 
+    /// Starts the server again after [`TestApp::stop`] or a kill (with the current flags), and
+    /// logs in as admin again.
+    pub async fn start_again(&mut self) {
+        self.start().await;
+    }
+
+    /// Replaces the extra `serve` flags for the next start.
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| (*s).to_owned()).collect();
+    }
+
     /// SIGKILL (no graceful shutdown), then start again on the same data dir / database with
     /// the same flags, and log in as admin again.
     pub async fn kill9_and_restart(&mut self) {
