@@ -111,7 +111,7 @@ pub enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
-    /// Create, list, delete and restore backups (docs/API.md §7).
+    /// Create, list, delete and restore backups (docs/API.md §8).
     #[command(subcommand)]
     Backup(BackupCommand),
 }

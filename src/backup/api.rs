@@ -1,4 +1,4 @@
-//! `/api/backups*` (docs/API.md §7.1): thin handlers over [`super::service`]. Admins only.
+//! `/api/backups*` (docs/API.md §8.1): thin handlers over [`super::service`]. Admins only.
 
 use poem::{Body, IntoResponse, Response, web::Data};
 use poem_openapi::{

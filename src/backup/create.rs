@@ -1,6 +1,6 @@
 //! Taking one backup: the snapshot, the objects it references (only those no earlier backup in
 //! the same location holds), then the manifest — written last, in one put, so a backup that
-//! stopped anywhere before it (kill -9, a full disk) is never listed (docs/API.md §7.2).
+//! stopped anywhere before it (kill -9, a full disk) is never listed (docs/API.md §8.2).
 
 use std::{
     collections::HashSet,

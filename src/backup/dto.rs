@@ -1,4 +1,4 @@
-//! A backup as the API lists it and its events carry it (docs/API.md §7.1).
+//! A backup as the API lists it and its events carry it (docs/API.md §8.1).
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;

@@ -1,4 +1,4 @@
-//! The manifest of a backup (docs/API.md §7.2): what the backup holds, written last, so a backup
+//! The manifest of a backup (docs/API.md §8.2): what the backup holds, written last, so a backup
 //! without one is not a backup. Everything a restore checks before touching anything is here.
 
 use chrono::{DateTime, Utc};

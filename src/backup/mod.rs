@@ -1,4 +1,4 @@
-//! Backups and restore (docs/API.md §7): `snapshot` (the database at one point in time),
+//! Backups and restore (docs/API.md §8): `snapshot` (the database at one point in time),
 //! `create` (one backup: snapshot, objects, manifest last), `manifest`, `service` (runs, the
 //! listing, deletion and retention, the schedule, events and metrics), `archive` (the tar
 //! download), `restore` (the CLI restore), `api`, `dto`.

@@ -1,4 +1,4 @@
-//! `switchboard backup restore ID|DIR|FILE.tar`, with the server stopped (docs/API.md §7.3).
+//! `switchboard backup restore ID|DIR|FILE.tar`, with the server stopped (docs/API.md §8.3).
 //!
 //! Order matters: (1) read the manifest and refuse a newer schema or another database backend;
 //! (2) verify the database file and every object against their sha256 — nothing has been

@@ -1,4 +1,4 @@
-//! Backups of this deployment (docs/API.md §7): one at a time per process, listed from the
+//! Backups of this deployment (docs/API.md §8): one at a time per process, listed from the
 //! manifests in the backup location plus the runs of this process (running, or failed with
 //! their error), announced live (`backup.started`, `backup.progress`) and in the log
 //! (`backup.completed`, `backup.failed`, `backup.deleted`), counted in `/metrics`, and on a

@@ -242,7 +242,7 @@ fn import_schema() -> Value {
     })
 }
 
-/// A backup as `GET /api/backups` lists it (docs/API.md §7).
+/// A backup as `GET /api/backups` lists it (docs/API.md §8).
 fn backup_schema() -> Value {
     let count = json!({"type": "integer", "minimum": 0});
     json!({
