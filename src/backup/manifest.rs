@@ -145,8 +145,8 @@ mod tests {
 
     #[test]
     fn ids_sort_by_time_and_are_recognised() {
-        let a = new_id("2026-01-02T03:04:05Z".parse().unwrap());
-        let b = new_id("2026-01-02T03:04:06Z".parse().unwrap());
+        let a = new_id("2026-01-02T03:04:05Z".parse().expect("a time"));
+        let b = new_id("2026-01-02T03:04:06Z".parse().expect("a time"));
         assert!(a < b);
         assert!(is_id(&a) && is_id(&b));
         assert!(a.starts_with("20260102T030405000Z-"));
@@ -187,10 +187,10 @@ mod tests {
         };
         assert!(m.unknown_migrations(&["m1".into(), "m2".into()]).is_empty());
         assert_eq!(m.unknown_migrations(&["m1".into()]), vec!["m2".to_owned()]);
-        let text = serde_json::to_vec(&m).unwrap();
+        let text = serde_json::to_vec(&m).expect("serialises");
         assert!(Manifest::parse(&text).is_ok());
         let mut wrong = m.clone();
         wrong.format = 99;
-        assert!(Manifest::parse(&serde_json::to_vec(&wrong).unwrap()).is_err());
+        assert!(Manifest::parse(&serde_json::to_vec(&wrong).expect("serialises")).is_err());
     }
 }

@@ -153,7 +153,7 @@ impl Backups {
         };
         let outcome = create::create(&self.0.ctx, &id, trigger, created_at, &report).await;
         let elapsed = started.elapsed();
-        let info = match outcome {
+        match outcome {
             Ok(manifest) => {
                 let info = Backup::from_manifest(&manifest);
                 self.lock_complete().insert(id.clone(), info.clone());
@@ -198,8 +198,7 @@ impl Backups {
                     .await;
                 info
             }
-        };
-        info
+        }
     }
 
     fn publish(&self, kind: EventType, actor: Option<&Actor>, info: &Backup) {
