@@ -149,6 +149,9 @@ fn too_large() -> poem::Error {
     poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
+/// The one non-upload route whose body is not limited here.
+const IMPORT_PATH: &str = "/api/users/import";
+
 /// Bodies up to this size are read and dropped before a 413 goes out.
 const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// How long draining may take.
@@ -190,7 +193,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                     .get(..t.len())
                     .is_some_and(|v| v.eq_ignore_ascii_case(t))
             });
-        if streamed {
+        // A user import is a file of any content type, read under its own limit
+        // (`users::import::MAX_BODY_BYTES`).
+        let import = req.method() == Method::POST && req.original_uri().path() == IMPORT_PATH;
+        if streamed || import {
             return self.inner.call(req).await;
         }
         let declared = req

@@ -106,10 +106,7 @@ impl Write<'_> {
             revokes,
             forget_users,
         } = self;
-        let mut last = None;
-        for (kind, actor, data) in &events {
-            last = Some(log::append(&*tx, *kind, actor.as_ref(), data).await?);
-        }
+        let last = log::append(&*tx, &events).await?;
         tx.commit().await?;
         let principals = &writer.principals;
         for id in &forget_users {

@@ -47,7 +47,10 @@ async fn finished(app: &TestApp, id: &str) -> Value {
 }
 
 async fn backup_now(app: &TestApp) -> Value {
-    let id = start_backup(app).await["id"].as_str().unwrap().to_owned();
+    let id = start_backup(app).await["id"]
+        .as_str()
+        .expect("as the test set it up")
+        .to_owned();
     let b = finished(app, &id).await;
     assert_eq!(b["status"], "completed", "{b}");
     b
@@ -94,7 +97,13 @@ async fn users_by_name(app: &TestApp) -> BTreeMap<String, Value> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let v: Value = serde_json::from_str(l).expect("a JSON line");
-            (v["username"].as_str().unwrap().to_owned(), v)
+            (
+                v["username"]
+                    .as_str()
+                    .expect("as the test set it up")
+                    .to_owned(),
+                v,
+            )
         })
         .collect()
 }
@@ -147,7 +156,7 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
     let (names_a, names_b, b) = tokio::join!(writer("load_a"), writer("load_b"), backup);
     let last_seq = b["last_seq"].as_i64().expect("last_seq");
     assert_eq!(b["objects_total"], 6, "{b}");
-    let id = b["id"].as_str().unwrap().to_owned();
+    let id = b["id"].as_str().expect("as the test set it up").to_owned();
 
     // Which writes the backup must hold: those whose event is at or before its seq.
     let log = app.event_log_after(0).await;
@@ -156,8 +165,11 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
         .filter(|e| e["type"] == "user.created")
         .map(|e| {
             (
-                e["data"]["username"].as_str().unwrap().to_owned(),
-                e["seq"].as_i64().unwrap(),
+                e["data"]["username"]
+                    .as_str()
+                    .expect("as the test set it up")
+                    .to_owned(),
+                e["seq"].as_i64().expect("as the test set it up"),
             )
         })
         .collect();
@@ -174,7 +186,11 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
 
     // Restore into a fresh data dir (and database), then serve it.
     let env = TestEnv::new().await;
-    let mut args = vec!["backup", "restore", tar.to_str().unwrap()];
+    let mut args = vec![
+        "backup",
+        "restore",
+        tar.to_str().expect("as the test set it up"),
+    ];
     let storage = env.serve_storage_args();
     let storage: Vec<&str> = storage.iter().map(String::as_str).collect();
     args.extend(storage);
@@ -194,11 +210,11 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
     let restored_log = restored.event_log_after(0).await;
     let upto: Vec<&Value> = log
         .iter()
-        .filter(|e| e["seq"].as_i64().unwrap() <= last_seq)
+        .filter(|e| e["seq"].as_i64().expect("as the test set it up") <= last_seq)
         .collect();
     let restored_upto: Vec<&Value> = restored_log
         .iter()
-        .filter(|e| e["seq"].as_i64().unwrap() <= last_seq)
+        .filter(|e| e["seq"].as_i64().expect("as the test set it up") <= last_seq)
         .collect();
     assert_eq!(upto.len(), restored_upto.len());
     for (a, b) in upto.iter().zip(&restored_upto) {
@@ -208,7 +224,7 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
     }
     // Every file's bytes match their sha256.
     for f in &files {
-        let id = f["id"].as_str().unwrap();
+        let id = f["id"].as_str().expect("as the test set it up");
         let dl = restored
             .download(
                 reqwest::Method::GET,
@@ -218,7 +234,10 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
             )
             .await;
         dl.expect_status(200);
-        assert_eq!(sha256_hex(&dl.bytes), f["sha256"].as_str().unwrap());
+        assert_eq!(
+            sha256_hex(&dl.bytes),
+            f["sha256"].as_str().expect("as the test set it up")
+        );
     }
     // The restored SQLite file passes an integrity check of its own.
     if !is_postgres() {
@@ -269,21 +288,21 @@ async fn a_second_backup_copies_only_new_objects_and_delete_collects_them() {
     list.expect_status(200);
     let ids: Vec<&str> = list.body["items"]
         .as_array()
-        .unwrap()
+        .expect("as the test set it up")
         .iter()
-        .map(|b| b["id"].as_str().unwrap())
+        .map(|b| b["id"].as_str().expect("as the test set it up"))
         .collect();
     assert_eq!(
         ids,
         vec![
-            second["id"].as_str().unwrap(),
-            first["id"].as_str().unwrap()
+            second["id"].as_str().expect("as the test set it up"),
+            first["id"].as_str().expect("as the test set it up")
         ]
     );
 
     // The first backup's objects are all in the second: deleting it removes none.
     let (mut ws, _) = app.ws(&app.admin_token, "deletes").await;
-    let first_id = first["id"].as_str().unwrap();
+    let first_id = first["id"].as_str().expect("as the test set it up");
     app.delete(&format!("/api/backups/{first_id}"), &app.admin_token)
         .await
         .expect_status(204);
@@ -292,7 +311,7 @@ async fn a_second_backup_copies_only_new_objects_and_delete_collects_them() {
     assert_eq!(ev["type"], "backup.deleted");
     assert_eq!(ev["data"]["id"], first_id);
     // Deleting the last one removes every object.
-    let second_id = second["id"].as_str().unwrap();
+    let second_id = second["id"].as_str().expect("as the test set it up");
     app.delete(&format!("/api/backups/{second_id}"), &app.admin_token)
         .await
         .expect_status(204);
@@ -330,7 +349,10 @@ async fn a_backup_killed_mid_way_is_never_listed() {
             .await;
     }
     let (mut ws, _) = app.ws(&app.admin_token, "progress").await;
-    let id = start_backup(&app).await["id"].as_str().unwrap().to_owned();
+    let id = start_backup(&app).await["id"]
+        .as_str()
+        .expect("as the test set it up")
+        .to_owned();
     // Wait for it to be copying objects.
     loop {
         let ev = ws.next_event("backup.progress").await;
@@ -361,7 +383,8 @@ async fn a_backup_killed_mid_way_is_never_listed() {
     let b = backup_now(&app).await;
     assert_eq!(b["objects_total"], 4);
     assert_eq!(
-        b["objects_copied"].as_u64().unwrap() + b["objects_reused"].as_u64().unwrap(),
+        b["objects_copied"].as_u64().expect("as the test set it up")
+            + b["objects_reused"].as_u64().expect("as the test set it up"),
         4
     );
 }
@@ -382,7 +405,10 @@ async fn a_resume_across_a_restore_gets_resync() {
     app.create_user("after_backup", "viewer").await;
     let (ws, welcome) = app.ws(&app.admin_token, "before-restore").await;
     let seen = welcome_seq(&welcome);
-    let epoch = welcome["epoch"].as_str().unwrap().to_owned();
+    let epoch = welcome["epoch"]
+        .as_str()
+        .expect("as the test set it up")
+        .to_owned();
     ws.close().await;
 
     app.stop().await;
@@ -395,7 +421,7 @@ async fn a_resume_across_a_restore_gets_resync() {
 
     let (mut ws, welcome) = app.ws(&app.admin_token, "after-restore").await;
     assert_ne!(
-        welcome["epoch"].as_str().unwrap(),
+        welcome["epoch"].as_str().expect("as the test set it up"),
         epoch,
         "a restore gives a new epoch"
     );
@@ -419,7 +445,7 @@ async fn a_damaged_or_newer_backup_is_refused_before_anything_changes() {
     let mut app = TestApp::spawn().await;
     app.upload_generated("x.bin", 7, 8_192).await;
     let b = backup_now(&app).await;
-    let id = b["id"].as_str().unwrap().to_owned();
+    let id = b["id"].as_str().expect("as the test set it up").to_owned();
     let tar = app.data_path().join("b.tar");
     download(&app, &id, &tar).await;
 
@@ -435,10 +461,10 @@ async fn a_damaged_or_newer_backup_is_refused_before_anything_changes() {
     app.stop().await;
     let unpack = |name: &str| {
         let dir = app.data_path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        std::fs::create_dir_all(&dir).expect("as the test set it up");
+        tar::Archive::new(std::fs::File::open(&tar).expect("as the test set it up"))
             .unpack(&dir)
-            .unwrap();
+            .expect("as the test set it up");
         dir
     };
     // One flipped byte in an object.
@@ -446,11 +472,18 @@ async fn a_damaged_or_newer_backup_is_refused_before_anything_changes() {
     let object = files_under(&damaged.join("objects"))
         .pop()
         .expect("an object");
-    let mut bytes = std::fs::read(&object).unwrap();
+    let mut bytes = std::fs::read(&object).expect("as the test set it up");
     bytes[0] ^= 0xff;
-    std::fs::write(&object, bytes).unwrap();
+    std::fs::write(&object, bytes).expect("as the test set it up");
     let out = app
-        .run_cli(&["backup", "restore", damaged.to_str().unwrap()], "")
+        .run_cli(
+            &[
+                "backup",
+                "restore",
+                damaged.to_str().expect("as the test set it up"),
+            ],
+            "",
+        )
         .await;
     assert!(!out.status.success());
     assert!(
@@ -460,14 +493,27 @@ async fn a_damaged_or_newer_backup_is_refused_before_anything_changes() {
     // A backup from a newer schema.
     let newer = unpack("newer");
     let path = newer.join("manifest.json");
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("as the test set it up"))
+            .expect("as the test set it up");
     manifest["schema"]["migrations"]
         .as_array_mut()
-        .unwrap()
+        .expect("as the test set it up")
         .push(json!("m29990101_000001_from_the_future"));
-    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&manifest).expect("as the test set it up"),
+    )
+    .expect("as the test set it up");
     let out = app
-        .run_cli(&["backup", "restore", newer.to_str().unwrap()], "")
+        .run_cli(
+            &[
+                "backup",
+                "restore",
+                newer.to_str().expect("as the test set it up"),
+            ],
+            "",
+        )
         .await;
     assert!(!out.status.success());
     assert!(
@@ -484,7 +530,7 @@ async fn a_damaged_or_newer_backup_is_refused_before_anything_changes() {
 async fn the_schedule_backs_up_logs_counts_and_keeps_the_newest() {
     let env = TestEnv::new().await;
     let location = env.data_dir.path().join("elsewhere");
-    let location = location.to_str().unwrap().to_owned();
+    let location = location.to_str().expect("as the test set it up").to_owned();
     let mut app = TestApp::spawn_in(env, &["--backup-to", &location], &[]).await;
     backup_now(&app).await;
     backup_now(&app).await;
@@ -528,7 +574,7 @@ async fn the_schedule_backs_up_logs_counts_and_keeps_the_newest() {
     let list = app.get("/api/backups", &app.admin_token).await;
     let complete: Vec<&Value> = list.body["items"]
         .as_array()
-        .unwrap()
+        .expect("as the test set it up")
         .iter()
         .filter(|b| b["status"] == "completed")
         .collect();
@@ -569,7 +615,7 @@ async fn backups_to_an_s3_bucket_are_incremental_and_restore_by_id() {
     assert_eq!(second["objects_reused"], 3, "{second}");
     assert_eq!(app.env.store.list("bk/objects").len(), 3);
 
-    let id = second["id"].as_str().unwrap();
+    let id = second["id"].as_str().expect("as the test set it up");
     let fresh = TestEnv::new().await;
     let storage = fresh.serve_storage_args();
     let mut args = vec!["backup", "restore", id, "--from", &location];
@@ -577,7 +623,7 @@ async fn backups_to_an_s3_bucket_are_incremental_and_restore_by_id() {
     cli_ok(&fresh.run_cli(&args, "").await, "backup restore from S3");
     let restored = TestApp::spawn_in(fresh, &[], &[]).await;
     for f in &files {
-        let id = f["id"].as_str().unwrap();
+        let id = f["id"].as_str().expect("as the test set it up");
         let dl = restored
             .download(
                 reqwest::Method::GET,
@@ -587,6 +633,9 @@ async fn backups_to_an_s3_bucket_are_incremental_and_restore_by_id() {
             )
             .await;
         dl.expect_status(200);
-        assert_eq!(sha256_hex(&dl.bytes), f["sha256"].as_str().unwrap());
+        assert_eq!(
+            sha256_hex(&dl.bytes),
+            f["sha256"].as_str().expect("as the test set it up")
+        );
     }
 }

@@ -559,7 +559,7 @@ export async function waitForConnection(page: Page, state: keyof typeof CONNECTI
 }
 
 /** Navigates inside the SPA by clicking a link of the main navigation (no page load). */
-export async function navTo(page: Page, label: 'Users' | 'Files' | 'Activity'): Promise<void> {
+export async function navTo(page: Page, label: 'Users' | 'Files' | 'Activity' | 'Backups'): Promise<void> {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
   await page.waitForURL(`**/${label.toLowerCase()}`);
   await page.getByRole('heading', { name: label, level: 1 }).waitFor();

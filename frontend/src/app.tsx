@@ -1,9 +1,10 @@
 import { useEffect } from 'preact/hooks';
-import { authState } from './api/session';
+import { authState, currentUser } from './api/session';
 import { Layout } from './components/Layout';
 import { mfaGate } from './live';
 import { AccountPage } from './pages/Account';
 import { ActivityPage } from './pages/Activity';
+import { BackupsPage } from './pages/Backups';
 import { EnrolPage } from './pages/Enrol';
 import { FilesPage } from './pages/Files';
 import { ForgotPage } from './pages/Forgot';
@@ -12,12 +13,13 @@ import { Login } from './pages/Login';
 import { ResetPage } from './pages/Reset';
 import { UserDetailPage } from './pages/UserDetail';
 import { UsersPage } from './pages/Users';
-import { isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
+import { ADMIN_ROUTES, isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
 
 const TITLES: Record<string, string> = {
   '/users': 'Users',
   '/files': 'Files',
   '/activity': 'Activity',
+  '/backups': 'Backups',
   '/account': 'Account',
   '/login': 'Sign in',
   '/forgot': 'Forgot password',
@@ -29,6 +31,7 @@ export function App() {
   const auth = authState.value;
   const current = path.value;
   const gate = mfaGate.value;
+  const role = currentUser.value?.role;
 
   // Guard: signed out → /login (but for the other signed-out pages); signed in → away from the
   // signed-out pages and unknown paths. Links from e-mails (/reset, /invite) open either way.
@@ -37,7 +40,11 @@ export function App() {
     if (auth === 'in' && gate !== 'enrol' && !isPanelPath(current) && !LINK_ROUTES.includes(current)) {
       navigate('/users', { replace: true });
     }
-  }, [auth, current, gate]);
+    // Admin pages: others go to the users page (once the role is known).
+    if (auth === 'in' && role !== undefined && role !== 'admin' && ADMIN_ROUTES.includes(current)) {
+      navigate('/users', { replace: true });
+    }
+  }, [auth, current, gate, role]);
 
   useEffect(() => {
     document.title = `${TITLES[current] ?? (userDetailId(current) ? 'User' : 'Switchboard')} · Switchboard`;
@@ -68,6 +75,9 @@ export function App() {
         break;
       case '/account':
         page = <AccountPage />;
+        break;
+      case '/backups':
+        page = role === 'admin' ? <BackupsPage /> : <UsersPage />;
         break;
       default:
         page = <UsersPage />;

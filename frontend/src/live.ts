@@ -6,7 +6,9 @@ import { authState, currentUser, getAccessToken, logout, refresh } from './api/s
 import type { EventFrame } from './realtime/events';
 import { defaultSocketUrl, SocketClient, type ConnectionStatus } from './realtime/socket';
 import { createActivityStore } from './stores/activity';
+import { createBackupsStore } from './stores/backups';
 import { createFilesStore } from './stores/files';
+import { createImportsStore } from './stores/imports';
 import { createInvitationsStore } from './stores/invitations';
 import { createPresenceStore } from './stores/presence';
 import { createTransfersStore } from './stores/transfers';
@@ -19,6 +21,8 @@ export const files = createFilesStore({ listFiles: api.listFiles });
 export const activity = createActivityStore({ listEvents: api.listEvents });
 export const presence = createPresenceStore();
 export const invitations = createInvitationsStore({ listInvitations: () => api.listInvitations('pending') });
+export const backups = createBackupsStore({ listBackups: api.listBackups });
+export const imports = createImportsStore();
 
 // ---- live listeners (pages that refetch parts of themselves on events) ----
 
@@ -135,6 +139,8 @@ export const connection = signal<ConnectionStatus>('offline');
 function dispatch(frame: EventFrame): void {
   learnNames(frame);
   invitations.applyEvent(frame);
+  backups.applyEvent(frame);
+  imports.applyEvent(frame);
   users.applyEvent(frame);
   files.applyEvent(frame);
   transfers.applyEvent(frame);
@@ -152,6 +158,7 @@ function refetchLoaded(): void {
   if (files.loaded.value) void files.load();
   if (activity.loaded.value) void activity.loadRecent();
   if (invitations.loaded.value) void invitations.load();
+  if (backups.loaded.value) void backups.load();
   void refreshTasks();
   for (const l of listeners) l.onResync?.();
 }
@@ -192,7 +199,10 @@ export function startLive(): void {
     connection.value = s.status.value;
   });
   s.start();
-  sweeper = setInterval(() => transfers.sweepStale(30_000), 10_000);
+  sweeper = setInterval(() => {
+    transfers.sweepStale(30_000);
+    imports.sweep();
+  }, 10_000);
 }
 
 /** When a socket refused after a refresh is given up on (a loop guard). */

@@ -1,6 +1,9 @@
 //! argon2id hashing on a small pool of dedicated, lower-priority threads, so a burst of logins
 //! can neither block the async runtime nor take the cores away from other requests.
 //!
+//! Stored hashes may also be older argon2 variants or bcrypt (imported users, docs/API.md §4.4):
+//! they verify like argon2id ones, and [`needs_rehash`] tells the login to replace them.
+//!
 //! The threads exist only while there is hashing to do. Each hash takes 19 MiB, which the
 //! allocator (mimalloc) hands back to the OS only after a purge delay and only when it next runs
 //! its collection; an idle server never does, so that memory stayed resident. A thread exiting
@@ -40,6 +43,18 @@ const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// start-up time and 19 MiB.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$BbxFOzEF3LWH70tTuSnH/g$\
                           Ew5pz4uxf8SUXM7yiq6hgwdbNYwj2RW13JAkubgvQqs";
+
+/// The stored "hash" of an account without a password (imported without one): no password
+/// verifies against it, so logging in fails like a wrong password until one is set.
+pub const NO_PASSWORD: &str = "!";
+
+/// Bounds on imported hashes, which are verified at every login until upgraded: an argon2 hash
+/// asking for gigabytes or a bcrypt cost of 31 would tie a hashing thread up for minutes.
+const IMPORT_MAX_MEMORY_KIB: u32 = 256 * 1024;
+const IMPORT_MAX_ITERATIONS: u32 = 16;
+const IMPORT_MAX_LANES: u32 = 16;
+const IMPORT_MIN_BCRYPT_COST: u32 = 4;
+const IMPORT_MAX_BCRYPT_COST: u32 = 16;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -109,14 +124,123 @@ fn hash_blocking(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
 }
 
+/// The kinds of stored hash this server verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// A PHC string of argon2id, argon2i or argon2d (verified with its own parameters).
+    Argon2,
+    /// `$2a$`, `$2b$` or `$2y$` (the same algorithm; the letters name historic bug fixes).
+    Bcrypt,
+}
+
+fn scheme(hash: &str) -> Option<Scheme> {
+    if ["$argon2id$", "$argon2i$", "$argon2d$"]
+        .iter()
+        .any(|p| hash.starts_with(p))
+    {
+        Some(Scheme::Argon2)
+    } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+        Some(Scheme::Bcrypt)
+    } else {
+        None
+    }
+}
+
 fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    match scheme(hash) {
+        Some(Scheme::Argon2) => PasswordHash::new(hash)
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false),
+        Some(Scheme::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
+        None => {
+            // No password (or an unknown scheme): cost what a real check costs, then refuse, so
+            // the answer's timing does not tell such accounts apart.
+            let _ = verify_blocking(password, DUMMY_HASH);
+            false
+        }
+    }
+}
+
+/// Whether `hash` is one this server can store and verify: an argon2 PHC string or a bcrypt
+/// hash, with parameters a login can afford. The error says what is wrong (for the import
+/// report).
+pub fn check_stored_hash(hash: &str) -> std::result::Result<(), String> {
+    match scheme(hash) {
+        Some(Scheme::Argon2) => {
+            let parsed = PasswordHash::new(hash)
+                .map_err(|e| format!("is not a valid argon2 PHC string ({e})"))?;
+            if parsed.salt.is_none() || parsed.hash.is_none() {
+                return Err("is not a valid argon2 PHC string (no salt or no hash)".into());
+            }
+            if let Some(v) = parsed.version
+                && Version::try_from(v).is_err()
+            {
+                return Err(format!("has an unknown argon2 version {v}"));
+            }
+            let params = Params::try_from(&parsed)
+                .map_err(|e| format!("has invalid argon2 parameters ({e})"))?;
+            if params.m_cost() > IMPORT_MAX_MEMORY_KIB
+                || params.t_cost() > IMPORT_MAX_ITERATIONS
+                || params.p_cost() > IMPORT_MAX_LANES
+            {
+                return Err(format!(
+                    "asks for more than m={IMPORT_MAX_MEMORY_KIB}, t={IMPORT_MAX_ITERATIONS}, \
+                     p={IMPORT_MAX_LANES}"
+                ));
+            }
+            Ok(())
+        }
+        Some(Scheme::Bcrypt) => {
+            // `$2b$12$` + 22 characters of salt + 31 of hash, in bcrypt's base64 alphabet.
+            let mut parts = hash.splitn(4, '$').skip(2);
+            let cost = parts.next().unwrap_or_default();
+            let rest = parts.next().unwrap_or_default();
+            let cost_ok = cost.len() == 2
+                && cost
+                    .parse::<u32>()
+                    .is_ok_and(|c| (IMPORT_MIN_BCRYPT_COST..=IMPORT_MAX_BCRYPT_COST).contains(&c));
+            let rest_ok = rest.len() == 53
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+            if !rest_ok {
+                return Err("is not a valid bcrypt hash".into());
+            }
+            if !cost_ok {
+                return Err(format!(
+                    "has a bcrypt cost outside {IMPORT_MIN_BCRYPT_COST}..={IMPORT_MAX_BCRYPT_COST}"
+                ));
+            }
+            Ok(())
+        }
+        None => Err(
+            "must be an argon2 ($argon2id$, $argon2i$, $argon2d$) or bcrypt \
+                     ($2a$, $2b$, $2y$) hash"
+                .into(),
+        ),
+    }
+}
+
+/// Whether a stored hash that just verified should be replaced by an argon2id hash with the
+/// current parameters: bcrypt, argon2i/argon2d, an older version, or weaker parameters
+/// (stronger ones are kept: an upgrade never lowers the cost).
+pub fn needs_rehash(hash: &str) -> bool {
+    if scheme(hash) != Some(Scheme::Argon2) {
+        return true;
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return true;
+    };
+    let param = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
+    parsed.algorithm.as_str() != "argon2id"
+        || parsed.version != Some(Version::V0x13 as u32)
+        || param("m") < MEMORY_KIB
+        || param("t") < ITERATIONS
+        || param("p") < LANES
 }
 
 impl PasswordHasher {
@@ -173,6 +297,12 @@ impl PasswordHasher {
             .map_err(|_| Error::Internal("password hashing thread failed".into()))
     }
 
+    /// Hashes run at once at most; a bulk job hashing this many concurrently keeps every
+    /// thread busy without queueing more than it needs.
+    pub fn concurrency(&self) -> usize {
+        self.pool.max_threads
+    }
+
     pub async fn hash(&self, password: String) -> Result<String> {
         self.run(move || hash_blocking(&password)).await?
     }
@@ -220,6 +350,52 @@ mod tests {
         assert_eq!(param("t"), Some(ITERATIONS));
         assert_eq!(param("p"), Some(LANES));
         assert_eq!(parsed.version, Some(Version::V0x13 as u32));
+    }
+
+    /// Imported hashes: bcrypt and older argon2 variants verify, and are marked for upgrade;
+    /// the no-password marker and unknown schemes never verify.
+    #[test]
+    fn imported_hashes_verify_and_ask_for_an_upgrade() {
+        let bcrypt = bcrypt::hash("correct horse", 4).expect("bcrypt");
+        assert!(verify_blocking("correct horse", &bcrypt));
+        assert!(!verify_blocking("correct horsf", &bcrypt));
+        // `$2y$` (PHP's name for the same algorithm) verifies too.
+        let y = bcrypt.replacen("$2b$", "$2y$", 1);
+        assert!(verify_blocking("correct horse", &y));
+        assert_eq!(check_stored_hash(&bcrypt), Ok(()));
+        assert!(needs_rehash(&bcrypt));
+
+        let salt = SaltString::generate(&mut OsRng);
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(8 * 1024, 2, 1, None).expect("params"),
+        )
+        .hash_password(b"correct horse", &salt)
+        .expect("argon2i")
+        .to_string();
+        assert!(verify_blocking("correct horse", &argon2i));
+        assert_eq!(check_stored_hash(&argon2i), Ok(()));
+        assert!(needs_rehash(&argon2i));
+
+        let current = hash_blocking("correct horse").expect("hash");
+        assert!(!needs_rehash(&current));
+        assert_eq!(check_stored_hash(&current), Ok(()));
+
+        assert!(!verify_blocking("", NO_PASSWORD));
+        assert!(!verify_blocking("!", NO_PASSWORD));
+        for bad in [
+            "",
+            NO_PASSWORD,
+            "md5$abc",
+            "$argon2id$nonsense",
+            "$2b$04$short",
+            "$2b$31$abcdefghijklmnopqrstuvabcdefghijklmnopqrstuvwxyz01234",
+            "$argon2id$v=19$m=4194304,t=2,p=1$BbxFOzEF3LWH70tTuSnH/g$\
+             Ew5pz4uxf8SUXM7yiq6hgwdbNYwj2RW13JAkubgvQqs",
+        ] {
+            assert!(check_stored_hash(bad).is_err(), "{bad}");
+        }
     }
 
     /// Threads start on demand, finish the work, and end once idle.

@@ -6,7 +6,7 @@ use entity::user;
 use serde_json::json;
 
 use super::{
-    mfa,
+    mfa, password,
     sessions::{self, Principal},
 };
 use crate::{
@@ -63,6 +63,11 @@ pub async fn login(
 
     let found = users::find_by_username(state.db().conn(), username).await?;
     let hash = found.as_ref().map(|u| u.password_hash.clone());
+    // Kept only for a hash to upgrade (imported bcrypt or older argon2), once it has matched.
+    let upgrade = hash
+        .as_deref()
+        .is_some_and(password::needs_rehash)
+        .then(|| password.clone());
     let ok = state.hasher().verify(password, hash).await?;
     let user = match found {
         Some(u) if ok && !u.disabled => u,
@@ -77,6 +82,9 @@ pub async fn login(
         }
     };
     throttles.user.clear(&ukey);
+    if let Some(password) = upgrade {
+        upgrade_hash(state, &user, password).await;
+    }
     if mfa::is_enabled(state.db().conn(), &user.id).await? {
         return Ok(LoginOutcome::Challenge {
             challenge: state.jwt().issue_challenge(&user.id)?,
@@ -86,6 +94,24 @@ pub async fn login(
     open_session(state, user, ip, user_agent)
         .await
         .map(|t| LoginOutcome::Tokens(Box::new(t)))
+}
+
+/// Rehashes a password that just matched an outdated hash with argon2id. Best effort: the old
+/// hash still verifies, so a failure is logged and the login goes on.
+async fn upgrade_hash(state: &AppState, user: &user::Model, password: String) {
+    let upgraded = async {
+        let hash = state.hasher().hash(password).await?;
+        users::upgrade_password_hash(state.writer(), &user.id, &user.password_hash, hash).await
+    }
+    .await;
+    match upgraded {
+        Ok(true) => tracing::info!(username = %user.username, "password hash upgraded to argon2id"),
+        // The password changed since it was read: the new hash is current already.
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(username = %user.username, error = %e, "password hash upgrade failed")
+        }
+    }
 }
 
 /// The second sign-in step: the challenge from a correct password and a code (TOTP or

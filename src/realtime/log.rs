@@ -4,8 +4,8 @@
 use chrono::{Duration, Utc};
 use entity::event;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
 };
 
 use super::event::{Actor, EventType, frame_text};
@@ -67,46 +67,70 @@ pub async fn renew_epoch(db: &impl ConnectionTrait) -> Result<String> {
 /// Channel of the PostgreSQL notifications that tell other instances about new events.
 pub const NOTIFY_CHANNEL: &str = "switchboard";
 
-/// Appends a durable event and returns its seq. Call it last in the write transaction: from here
-/// to commit, other event writers wait on the `event_seq` row lock, which is what makes seq
-/// gap-free and commit-ordered (no reader can see N+1 before N has committed).
+/// Rows per `INSERT` of [`append`] (7 columns: 3,500 parameters, within both backends' limits).
+const APPEND_ROWS: usize = 500;
+
+/// Appends a write's durable events, in order, and returns the last one's seq (`None` without
+/// events). Call it last in the write transaction: from here to commit, other event writers wait
+/// on the `event_seq` row lock, which is what makes seq gap-free and commit-ordered (no reader
+/// can see N+1 before N has committed). One statement reserves all the seqs, the rows go in 500
+/// at a time and one notification names the last seq (instances read the log up to it), so a
+/// write with thousands of events (a bulk import) holds that lock for milliseconds, not for a
+/// few round trips per event.
 pub async fn append(
     db: &impl ConnectionTrait,
-    kind: EventType,
-    actor: Option<&Actor>,
-    data: &serde_json::Value,
-) -> Result<i64> {
-    debug_assert!(kind.is_durable());
+    events: &[(EventType, Option<Actor>, serde_json::Value)],
+) -> Result<Option<i64>> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    debug_assert!(events.iter().all(|(kind, _, _)| kind.is_durable()));
     let backend = db.get_database_backend();
+    let count = i64::try_from(events.len())
+        .map_err(|_| Error::Internal("too many events in one write".into()))?;
     let row = db
-        .query_one_raw(Statement::from_string(
+        .query_one_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE event_seq SET last = last + 1 WHERE id = 1 RETURNING last",
+            match backend {
+                DbBackend::Postgres => {
+                    "UPDATE event_seq SET last = last + $1 WHERE id = 1 RETURNING last"
+                }
+                _ => "UPDATE event_seq SET last = last + ? WHERE id = 1 RETURNING last",
+            },
+            [count.into()],
         ))
         .await?
         .ok_or_else(|| Error::Internal("event_seq row missing".into()))?;
-    let seq: i64 = row.try_get_by_index(0)?;
-    event::ActiveModel {
-        seq: Set(seq),
-        kind: Set(kind.as_str().to_owned()),
-        topic: Set(kind.topic().as_str().to_owned()),
-        actor_id: Set(actor.map(|a| a.id.clone())),
-        actor_username: Set(actor.map(|a| a.username.clone())),
-        data: Set(data.to_string()),
-        created_at: Set(Utc::now()),
+    let last: i64 = row.try_get_by_index(0)?;
+    let now = Utc::now();
+    let mut seq = last - count;
+    for chunk in events.chunks(APPEND_ROWS) {
+        let rows = chunk.iter().map(|(kind, actor, data)| {
+            seq += 1;
+            event::ActiveModel {
+                seq: Set(seq),
+                kind: Set(kind.as_str().to_owned()),
+                topic: Set(kind.topic().as_str().to_owned()),
+                actor_id: Set(actor.as_ref().map(|a| a.id.clone())),
+                actor_username: Set(actor.as_ref().map(|a| a.username.clone())),
+                data: Set(data.to_string()),
+                created_at: Set(now),
+            }
+        });
+        event::Entity::insert_many(rows.collect::<Vec<_>>())
+            .exec_without_returning(db)
+            .await?;
     }
-    .insert(db)
-    .await?;
     if backend == DbBackend::Postgres {
         // Delivered to every listening instance when (and only if) the transaction commits.
         db.execute_raw(Statement::from_sql_and_values(
             backend,
             "SELECT pg_notify($1, $2)",
-            [NOTIFY_CHANNEL.into(), format!("{{\"log\":{seq}}}").into()],
+            [NOTIFY_CHANNEL.into(), format!("{{\"log\":{last}}}").into()],
         ))
         .await?;
     }
-    Ok(seq)
+    Ok(Some(last))
 }
 
 /// The latest committed seq (0 before the first event).

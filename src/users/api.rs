@@ -8,8 +8,9 @@ use poem_openapi::{
 };
 
 use super::{
-    dto::{CreateUserRequest, UpdateUserRequest, User, UserPage},
+    dto::{CreateUserRequest, ImportBody, UpdateUserRequest, User, UserImportReport, UserPage},
     export::{self, Export, Format},
+    import,
     service::{self, ListQuery},
 };
 use crate::{
@@ -49,6 +50,14 @@ pub enum UpdateUserResponse {
     /// Updated (version incremented).
     #[oai(status = 200)]
     Ok(Json<User>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ImportUsersResponse {
+    /// The report: users created and rows skipped (dry run: that would be), and every problem
+    /// of every row with its line.
+    #[oai(status = 200)]
+    Ok(Json<UserImportReport>),
 }
 
 #[derive(ApiResponse)]
@@ -109,7 +118,10 @@ impl UsersApi {
     ///
     /// Every user matching the list filters (`q`, `role`, `disabled`), streamed in id order as
     /// CSV with a header row (`format=csv`, the default) or JSON Lines (`format=jsonl`, one
-    /// User per line). Never any password material.
+    /// User per line). No password material unless `password_hashes=true`, which adds each
+    /// user's stored hash (`password_hash`) for a lossless import into another server: keep such
+    /// a file as secret as a backup.
+    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/users/export", method = "get", operation_id = "export_users")]
     async fn export(
         &self,
@@ -121,9 +133,16 @@ impl UsersApi {
         /// `admin` or `viewer`
         role: Query<Option<String>>,
         disabled: Query<Option<bool>>,
+        /// Also export each user's password hash (default false).
+        password_hashes: Query<Option<bool>>,
     ) -> ApiResult<Export> {
         auth.0.require_admin()?;
         let format = Format::parse(format.0.as_deref())?;
+        let hashes = password_hashes.0.unwrap_or(false);
+        if hashes {
+            // Offline-crackable material leaves the server: worth a line in the log.
+            tracing::info!(actor = %auth.0.username, "user export with password hashes");
+        }
         let query = ListQuery {
             q: q.0,
             role: role.0,
@@ -131,7 +150,35 @@ impl UsersApi {
             sort: None,
             after: None,
         };
-        Ok(export::start(state.db().conn().clone(), query, format).await?)
+        Ok(export::start(state.db().conn().clone(), query, format, hashes).await?)
+    }
+
+    /// Import users (admin)
+    ///
+    /// The body is a CSV file with a header row (`format=csv`, the default; columns `username`,
+    /// `email`, `display_name`, `role`, `disabled`, `password` or `password_hash`, any other
+    /// ignored) or JSON Lines (`format=jsonl`, one object per line with those fields). Every
+    /// row is checked and every problem reported with its line. `mode=all_or_nothing` (default)
+    /// creates nothing if any row has a problem, else everything in one transaction;
+    /// `mode=skip_invalid` creates the good rows and skips the others. `dry_run=true` checks
+    /// and reports what would happen, writing nothing. Progress: `import.*` events.
+    #[oai(path = "/users/import", method = "post", operation_id = "import_users")]
+    async fn import(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// `csv` (default) or `jsonl`
+        format: Query<Option<String>>,
+        /// Check and report only (default false)
+        dry_run: Query<Option<bool>>,
+        /// `all_or_nothing` (default) or `skip_invalid`
+        mode: Query<Option<String>>,
+        body: ImportBody,
+    ) -> ApiResult<ImportUsersResponse> {
+        auth.0.require_admin()?;
+        let options = import::Options::parse(format.0.as_deref(), dry_run.0, mode.0.as_deref())?;
+        let report = import::run(state.writer(), state.hasher(), &auth.0, options, body).await?;
+        Ok(ImportUsersResponse::Ok(Json(report)))
     }
 
     /// Get a user

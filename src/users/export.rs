@@ -1,5 +1,7 @@
 //! `GET /api/users/export`: every user matching the list filters, streamed as CSV or JSON Lines
 //! (docs/API.md §4.3). Batches of the primary key, so memory stays flat for any number of users.
+//! With `password_hashes=true` each user also carries its stored hash, so the file imports into
+//! another server with working passwords (§4.4).
 
 use bytes::Bytes;
 use chrono::SecondsFormat;
@@ -15,7 +17,10 @@ use super::{
     dto::User,
     service::{self, ListQuery},
 };
-use crate::error::{Error, Result};
+use crate::{
+    auth::password::NO_PASSWORD,
+    error::{Error, Result},
+};
 
 const BATCH: u64 = 500;
 const CSV: &str = "text/csv; charset=utf-8";
@@ -32,6 +37,8 @@ pub const COLUMNS: [&str; 9] = [
     "updated_at",
     "last_login_at",
 ];
+/// The extra column (and JSON field) of `password_hashes=true`.
+pub const HASH_COLUMN: &str = "password_hash";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -75,15 +82,20 @@ fn csv_record(fields: &[&str]) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("csv: {e}")))
 }
 
-/// One user as one line of the format.
-fn line(format: Format, u: user::Model) -> Result<Vec<u8>> {
+/// The stored hash as exported: none (empty / null) for an account without a password.
+fn exported_hash(u: &user::Model) -> Option<&str> {
+    Some(u.password_hash.as_str()).filter(|h| *h != NO_PASSWORD && !h.is_empty())
+}
+
+/// One user as one line of the format; with `hashes`, its password hash too.
+fn line(format: Format, u: user::Model, hashes: bool) -> Result<Vec<u8>> {
     match format {
         Format::Csv => {
             let last_login = u.last_login_at.as_ref().map(ts).unwrap_or_default();
             let created = ts(&u.created_at);
             let updated = ts(&u.updated_at);
-            csv_record(&[
-                &u.id,
+            let mut fields = vec![
+                u.id.as_str(),
                 &u.username,
                 &u.email,
                 u.display_name.as_deref().unwrap_or(""),
@@ -92,11 +104,20 @@ fn line(format: Format, u: user::Model) -> Result<Vec<u8>> {
                 &created,
                 &updated,
                 &last_login,
-            ])
+            ];
+            if hashes {
+                fields.push(exported_hash(&u).unwrap_or(""));
+            }
+            csv_record(&fields)
         }
         Format::Jsonl => {
-            let mut out = serde_json::to_vec(&User::from(u).to_json())
-                .map_err(|e| Error::Internal(format!("json: {e}")))?;
+            let hash = hashes.then(|| exported_hash(&u).map(str::to_owned));
+            let mut value = User::from(u).to_json();
+            if let (Some(hash), Some(object)) = (hash, value.as_object_mut()) {
+                object.insert(HASH_COLUMN.to_owned(), hash.into());
+            }
+            let mut out =
+                serde_json::to_vec(&value).map_err(|e| Error::Internal(format!("json: {e}")))?;
             out.push(b'\n');
             Ok(out)
         }
@@ -109,13 +130,23 @@ pub struct Export {
     body: Body,
 }
 
-/// Starts the export; the filters were checked by the caller's first batch.
-pub async fn start(db: DatabaseConnection, query: ListQuery, format: Format) -> Result<Export> {
+/// Starts the export; the filters were checked by the caller's first batch. `hashes`: include
+/// each user's password hash (`password_hashes=true`).
+pub async fn start(
+    db: DatabaseConnection,
+    query: ListQuery,
+    format: Format,
+    hashes: bool,
+) -> Result<Export> {
     // The first batch before the first byte: a bad filter is still an error status.
     let first = service::export_batch(&db, &query, None, BATCH).await?;
     let stream = async_stream::stream! {
         if format == Format::Csv {
-            match csv_record(&COLUMNS) {
+            let mut header = COLUMNS.to_vec();
+            if hashes {
+                header.push(HASH_COLUMN);
+            }
+            match csv_record(&header) {
                 Ok(head) => yield Ok::<Bytes, std::io::Error>(Bytes::from(head)),
                 Err(e) => { yield Err(std::io::Error::other(e.to_string())); return; }
             }
@@ -125,7 +156,7 @@ pub async fn start(db: DatabaseConnection, query: ListQuery, format: Format) -> 
             let full = batch.len() as u64 == BATCH;
             let mut chunk = Vec::new();
             for u in batch {
-                match line(format, u) {
+                match line(format, u, hashes) {
                     Ok(l) => chunk.extend_from_slice(&l),
                     Err(e) => { yield Err(std::io::Error::other(e.to_string())); return; }
                 }
@@ -168,7 +199,7 @@ impl ApiResponse for Export {
         let text = || MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")));
         MetaResponses {
             responses: vec![MetaResponse {
-                description: "The users, streamed: CSV with a header row (`format=csv`), or one User JSON object per line (`format=jsonl`).",
+                description: "The users, streamed: CSV with a header row (`format=csv`), or one User JSON object per line (`format=jsonl`); with `password_hashes=true` also a `password_hash` column / field.",
                 status: Some(200),
                 status_range: None,
                 content: vec![

@@ -1,10 +1,11 @@
-//! Users: the REST API (`api`), its request/response shapes (`dto`), the streamed export (`export`), what callers hand the
-//! service (`model`), input rules (`validate`) and the only code that writes the `users` table
-//! (`service`).
+//! Users: the REST API (`api`), its request/response shapes (`dto`), the streamed export
+//! (`export`), the bulk import (`import`), what callers hand the service (`model`), input rules
+//! (`validate`) and the only code that writes the `users` table (`service`).
 
 pub mod api;
 pub mod dto;
 pub mod export;
+pub mod import;
 pub mod model;
 pub mod service;
 pub mod validate;

@@ -1,14 +1,16 @@
 //! User rules and persistence: the only code that reads or writes the `users` table.
 
-use chrono::Utc;
+use std::collections::HashSet;
+
+use chrono::{SubsecRound, Utc};
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
-pub use super::model::{NewUser, UserChanges};
+pub use super::model::{ImportedUser, NewUser, UserChanges};
 use super::{
     Role,
     dto::User,
@@ -258,6 +260,209 @@ pub async fn insert_in(
         User::from(model.clone()).to_json(),
     );
     Ok(model)
+}
+
+/// Rows per statement of the batch lookups and inserts (12 columns: 6,000 parameters, within
+/// both backends' limits).
+const BATCH_ROWS: usize = 500;
+
+/// Which of `usernames` and of `emails` (compared case-insensitively, as `ensure_unique` does)
+/// existing users already have: the usernames as given and the addresses lower-cased. A
+/// statement per 500 values, not one per row.
+pub async fn existing(
+    db: &impl ConnectionTrait,
+    usernames: &[&str],
+    emails: &[&str],
+) -> Result<(HashSet<String>, HashSet<String>)> {
+    let mut taken_names = HashSet::new();
+    for chunk in usernames.chunks(BATCH_ROWS) {
+        let found: Vec<String> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Username)
+            .filter(user::Column::Username.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        taken_names.extend(found);
+    }
+    let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+    let mut taken_emails = HashSet::new();
+    for chunk in lower.chunks(BATCH_ROWS) {
+        taken_emails.extend(existing_emails(db, chunk).await?);
+    }
+    Ok((taken_names, taken_emails))
+}
+
+/// The addresses of `lower` that users have. Not `email_lower IN (…)`: PostgreSQL plans that as
+/// a bitmap scan of the trigram index (`pg_trgm` serves `=` too), which costs seconds per batch
+/// once the index's pending list has grown during an import; a join with the values is served
+/// by the unique index (or a hash join).
+async fn existing_emails(db: &impl ConnectionTrait, lower: &[String]) -> Result<Vec<String>> {
+    if lower.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let values: Vec<String> = (1..=lower.len())
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("(${i})"),
+            _ => "(?)".to_owned(),
+        })
+        .collect();
+    let sql = format!(
+        "WITH wanted(email) AS (VALUES {}) \
+         SELECT users.email_lower FROM users JOIN wanted ON users.email_lower = wanted.email",
+        values.join(", ")
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            lower.iter().map(|e| e.as_str().into()),
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// What [`insert_batch`] did.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Every row was created, in one transaction, each with its `user.created`.
+    Created(Vec<User>),
+    /// Nothing was created: these rows' username or address belongs to an existing user by now.
+    Taken(Vec<TakenRow>),
+}
+
+/// A row of a batch whose username and/or address is taken.
+#[derive(Debug)]
+pub struct TakenRow {
+    /// Its index in the batch.
+    pub index: usize,
+    pub username: bool,
+    pub email: bool,
+}
+
+/// Times a batch is retried after losing a race on the unique indexes; the retry's check then
+/// sees the winner (a unique violation is raised only once the other insert committed).
+const BATCH_ATTEMPTS: usize = 5;
+
+/// Inserts every row in one transaction with one `user.created` each (actor: the importer), or
+/// none of them if any username or address is taken — checked inside the transaction, so the
+/// caller learns which rows lost to a user created since its own check. A concurrent create
+/// that still wins the unique index rolls the batch back and the check runs again.
+pub async fn insert_batch(
+    writer: &Writer,
+    actor: &Actor,
+    rows: &[ImportedUser],
+) -> Result<BatchOutcome> {
+    if rows.is_empty() {
+        return Ok(BatchOutcome::Created(Vec::new()));
+    }
+    let usernames: Vec<&str> = rows.iter().map(|r| r.username.as_str()).collect();
+    let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+    for _ in 0..BATCH_ATTEMPTS {
+        let mut w = writer.begin().await?;
+        let (names, addresses) = existing(&*w, &usernames, &emails).await?;
+        let taken: Vec<TakenRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(index, r)| TakenRow {
+                index,
+                username: names.contains(&r.username),
+                email: addresses.contains(&r.email.to_lowercase()),
+            })
+            .filter(|t| t.username || t.email)
+            .collect();
+        if !taken.is_empty() {
+            return Ok(BatchOutcome::Taken(taken));
+        }
+        // Microseconds: what PostgreSQL keeps, so the events show what a GET will.
+        let now = Utc::now().trunc_subsecs(6);
+        let mut created = Vec::with_capacity(rows.len());
+        let mut lost_race = false;
+        for chunk in rows.chunks(BATCH_ROWS) {
+            let mut models = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let display_name = r.display_name.clone().filter(|d| !d.trim().is_empty());
+                let mut row = new_row(
+                    r.username.clone(),
+                    r.email.clone(),
+                    display_name.clone(),
+                    r.role,
+                    r.password_hash.clone(),
+                );
+                let id = uuid::Uuid::now_v7().to_string();
+                row.id = Set(id.clone());
+                row.disabled = Set(r.disabled);
+                row.created_at = Set(now);
+                row.updated_at = Set(now);
+                created.push(User {
+                    id,
+                    username: r.username.clone(),
+                    email: r.email.clone(),
+                    display_name,
+                    role: r.role.as_str().to_owned(),
+                    disabled: r.disabled,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                    last_login_at: None,
+                });
+                models.push(row);
+            }
+            match user::Entity::insert_many(models)
+                .exec_without_returning(&*w)
+                .await
+            {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    ) =>
+                {
+                    lost_race = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if lost_race {
+            // Dropping `w` rolls the batch back; the next round's check names the rows.
+            continue;
+        }
+        for u in &created {
+            w.event(EventType::UserCreated, Some(actor), u.to_json());
+        }
+        w.commit().await?;
+        return Ok(BatchOutcome::Created(created));
+    }
+    Err(Error::conflict(
+        "username_taken",
+        "users were being created concurrently with the same names; try the import again",
+    ))
+}
+
+/// Replaces a stored hash that just verified with a stronger one of the same password (bcrypt or
+/// an older argon2 → argon2id, at login). Not an edit: no version, no event, no session ends.
+/// Only if the hash is still `old`, so a password changed meanwhile is never overwritten.
+pub async fn upgrade_password_hash(
+    writer: &Writer,
+    id: &str,
+    old: &str,
+    new: String,
+) -> Result<bool> {
+    let w = writer.begin().await?;
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::PasswordHash.eq(old))
+        .exec(&*w)
+        .await?;
+    w.commit().await?;
+    Ok(updated.rows_affected == 1)
 }
 
 /// Whether an enabled or disabled user already has this address (case-insensitive).

@@ -31,24 +31,57 @@ impl Problems {
     }
 }
 
+/// A broken rule: a stable `code` (what the import report shows, docs/API.md §4.4) and the
+/// message a 422 shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 pub fn username(u: &str) -> Option<String> {
+    username_problem(u).map(|p| p.message)
+}
+
+pub fn username_problem(u: &str) -> Option<Problem> {
     let len = u.chars().count();
     if !(3..=32).contains(&len) {
-        return Some("must be 3 to 32 characters".into());
+        let code = if len < 3 { "too_short" } else { "too_long" };
+        return Some(Problem::new(code, "must be 3 to 32 characters"));
     }
     if !u
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
     {
-        return Some("may only contain a-z, 0-9, '_', '.' and '-'".into());
+        return Some(Problem::new(
+            "invalid",
+            "may only contain a-z, 0-9, '_', '.' and '-'",
+        ));
     }
     None
 }
 
-/// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces.
 pub fn email(e: &str) -> Option<String> {
-    let bad = Some("must be a valid email address".to_owned());
-    if e.len() > EMAIL_MAX || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    email_problem(e).map(|p| p.message)
+}
+
+/// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn email_problem(e: &str) -> Option<Problem> {
+    let message = "must be a valid email address";
+    if e.len() > EMAIL_MAX {
+        return Some(Problem::new("too_long", message));
+    }
+    let bad = Some(Problem::new("invalid", message));
+    if e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad;
     }
     let Some((local, domain)) = e.split_once('@') else {
@@ -64,32 +97,57 @@ pub fn email(e: &str) -> Option<String> {
 }
 
 pub fn password(p: &str) -> Option<String> {
+    password_problem(p).map(|p| p.message)
+}
+
+pub fn password_problem(p: &str) -> Option<Problem> {
     let len = p.chars().count();
     if len < PASSWORD_MIN {
-        Some(format!("must be at least {PASSWORD_MIN} characters"))
+        Some(Problem::new(
+            "too_short",
+            format!("must be at least {PASSWORD_MIN} characters"),
+        ))
     } else if len > PASSWORD_MAX {
-        Some(format!("must be at most {PASSWORD_MAX} characters"))
+        Some(Problem::new(
+            "too_long",
+            format!("must be at most {PASSWORD_MAX} characters"),
+        ))
     } else {
         None
     }
 }
 
 pub fn display_name(d: &str) -> Option<String> {
+    display_name_problem(d).map(|p| p.message)
+}
+
+pub fn display_name_problem(d: &str) -> Option<Problem> {
     if d.chars().count() > DISPLAY_NAME_MAX {
-        Some(format!("must be at most {DISPLAY_NAME_MAX} characters"))
+        Some(Problem::new(
+            "too_long",
+            format!("must be at most {DISPLAY_NAME_MAX} characters"),
+        ))
     } else if d.chars().any(char::is_control) {
-        Some("must not contain control characters".into())
+        Some(Problem::new(
+            "invalid",
+            "must not contain control characters",
+        ))
     } else {
         None
     }
 }
 
 pub fn role(r: &str, problems: &mut Problems) -> Option<Role> {
-    let parsed = r.parse().ok();
-    if parsed.is_none() {
-        problems.add("role", Some("must be 'admin' or 'viewer'".into()));
+    let parsed = role_problem(r);
+    if let Err(p) = &parsed {
+        problems.add("role", Some(p.message.clone()));
     }
-    parsed
+    parsed.ok()
+}
+
+pub fn role_problem(r: &str) -> std::result::Result<Role, Problem> {
+    r.parse()
+        .map_err(|_| Problem::new("invalid", "must be 'admin' or 'viewer'"))
 }
 
 #[cfg(test)]
@@ -103,6 +161,10 @@ mod tests {
         assert!(username("a.b-c_9").is_none());
         assert!(username("Abc").is_some());
         assert!(username(&"a".repeat(33)).is_some());
+        let code = |u: &str| username_problem(u).map(|p| p.code);
+        assert_eq!(code("ab"), Some("too_short"));
+        assert_eq!(code(&"a".repeat(33)), Some("too_long"));
+        assert_eq!(code("Abc"), Some("invalid"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 // Typed endpoints of the Switchboard REST API (docs/API.md §3–§6).
 import { ApiError, authHeader, buildUrl, request, send, toApiError, tokenSource } from './http';
 import type {
+  Backup,
+  BackupList,
   CreatedInvitation,
   CreatedKey,
   CreateInvitationRequest,
@@ -13,6 +15,8 @@ import type {
   FileListQuery,
   FilePage,
   ImportFileRequest,
+  ImportFormat,
+  ImportMode,
   InvitationList,
   InvitationPreview,
   KeyList,
@@ -29,10 +33,12 @@ import type {
   UpdateFileRequest,
   UpdateUserRequest,
   User,
+  UserImportReport,
   UserListQuery,
   UserPage,
 } from './types';
 import type { EventFrame } from '../realtime/events';
+import { filenameFromDisposition } from '../lib/download';
 import { Upload as TusUpload, type DetailedError } from 'tus-js-client';
 
 const enc = encodeURIComponent;
@@ -455,4 +461,52 @@ export async function exportUsers(
   });
   if (!res.ok) throw await toApiError(res);
   return res.blob();
+}
+
+// ---- users import ----
+
+/**
+ * Creates users in bulk from a CSV or JSON Lines file (docs/API.md §4.4). The file goes as it is
+ * (never read into a string here); the answer comes once the whole file is settled, progress
+ * meanwhile as `import.*` events.
+ */
+export function importUsers(
+  file: Blob,
+  opts: { format: ImportFormat; mode: ImportMode; dryRun: boolean },
+): Promise<UserImportReport> {
+  return request<UserImportReport>('POST', '/users/import', {
+    query: { format: opts.format, mode: opts.mode, dry_run: opts.dryRun },
+    raw: file,
+    headers: { 'Content-Type': opts.format === 'csv' ? 'text/csv' : 'application/x-ndjson' },
+  });
+}
+
+// ---- backups ----
+
+export function listBackups(): Promise<BackupList> {
+  return request<BackupList>('GET', '/backups');
+}
+
+export function getBackup(id: string): Promise<Backup> {
+  return request<Backup>('GET', `/backups/${enc(id)}`);
+}
+
+/** 202 with the running backup; 409 `backup_running` while one runs. */
+export function createBackup(): Promise<Backup> {
+  return request<Backup>('POST', '/backups');
+}
+
+export function deleteBackup(id: string): Promise<void> {
+  return request<void>('DELETE', `/backups/${enc(id)}`);
+}
+
+/**
+ * A backup as one tar archive. It needs the bearer token, so it is fetched and held as a Blob
+ * until saved; the name is the server's (`Content-Disposition`) or `switchboard-backup-<id>.tar`.
+ */
+export async function downloadBackup(id: string): Promise<{ blob: Blob; filename: string }> {
+  const res = await send('GET', `/backups/${enc(id)}/download`, { headers: { Accept: 'application/x-tar, application/json' } });
+  if (!res.ok) throw await toApiError(res);
+  const filename = filenameFromDisposition(res.headers.get('Content-Disposition')) ?? `switchboard-backup-${id}.tar`;
+  return { blob: await res.blob(), filename };
 }

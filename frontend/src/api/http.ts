@@ -47,6 +47,8 @@ export type Query = Record<string, string | number | boolean | null | undefined>
 export interface RequestOptions {
   query?: Query | undefined;
   body?: unknown;
+  /** A body sent as it is (a file), instead of `body` as JSON; give its Content-Type in `headers`. */
+  raw?: BodyInit;
   headers?: Record<string, string>;
   /** Send the bearer token (default true). */
   auth?: boolean;
@@ -118,7 +120,8 @@ export async function send(method: string, path: string, opts: RequestOptions = 
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     if (useAuth) Object.assign(headers, await authHeader());
     const init: RequestInit = { method, headers };
-    if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
+    if (opts.raw !== undefined) init.body = opts.raw;
+    else if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
     if (opts.signal) init.signal = opts.signal;
     try {
       const url = buildUrl(path, opts.query);

@@ -59,3 +59,22 @@ export type CreateInvitationRequest = Schemas['CreateInvitationRequest'];
 export type InvitationPreview = Schemas['InvitationPreview'];
 
 export type ResetLink = Schemas['ResetLink'];
+
+// ---- operations: backups, bulk user import ----
+
+export type BackupStatus = 'running' | 'completed' | 'failed';
+export type BackupTrigger = 'api' | 'schedule' | 'cli';
+export type BackupPhase = 'database' | 'objects' | 'manifest' | 'done';
+
+/** The OpenAPI schema types the enums as strings; the AsyncAPI document (and the server) narrow them. */
+export type Backup = Omit<Wire<Schemas['Backup']>, 'status' | 'trigger' | 'phase'> & {
+  status: BackupStatus;
+  trigger: BackupTrigger;
+  phase: BackupPhase;
+};
+export type BackupList = { items: Backup[] };
+
+export type UserImportError = Wire<Schemas['UserImportError']>;
+export type UserImportReport = Omit<Schemas['UserImportReport'], 'errors'> & { errors: UserImportError[] };
+export type ImportFormat = 'csv' | 'jsonl';
+export type ImportMode = 'all_or_nothing' | 'skip_invalid';

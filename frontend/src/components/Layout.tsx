@@ -7,11 +7,13 @@ import { onLinkClick, path } from '../router';
 import { theme, toggleTheme } from '../theme';
 import { Toasts } from './Toasts';
 
+/** [path, label, admins only] */
 const LINKS = [
-  ['/users', 'Users'],
-  ['/files', 'Files'],
-  ['/activity', 'Activity'],
-  ['/account', 'Account'],
+  ['/users', 'Users', false],
+  ['/files', 'Files', false],
+  ['/activity', 'Activity', false],
+  ['/backups', 'Backups', true],
+  ['/account', 'Account', false],
 ] as const;
 
 const STATUS_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' } as const;
@@ -30,7 +32,7 @@ export function Layout({ children }: { children: ComponentChildren }) {
           <span>Switchboard</span>
         </div>
         <nav aria-label="Main" class="mainnav">
-          {LINKS.map(([to, label]) => (
+          {LINKS.filter(([, , adminOnly]) => !adminOnly || user?.role === 'admin').map(([to, label]) => (
             <a
               key={to}
               href={to}

@@ -28,6 +28,13 @@ export function formatDuration(seconds: number): string {
   return `${h} h ${m % 60} min`;
 }
 
+const countFmt = new Intl.NumberFormat(undefined);
+
+/** "1,234" (grouped as the locale groups digits). */
+export function formatCount(n: number): string {
+  return countFmt.format(n);
+}
+
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export function formatDate(iso: string | null | undefined): string {

@@ -5,16 +5,19 @@ import type { User } from '../api/types';
 import { Pager } from '../components/Pager';
 import { SortHeader } from '../components/SortHeader';
 import { users } from '../live';
+import { saveBlob } from '../lib/download';
 import { formatDate } from '../lib/format';
 import { notifyError } from '../stores/toasts';
 import type { UserSortField, UsersQuery } from '../stores/users';
 import { onLinkClick, userPath } from '../router';
+import { ImportBanners, ImportUsersDialog } from './ImportUsers';
 import { InviteDialog, PendingInvitations } from './Invitations';
 import { DeleteUserDialog, EditUserDialog, NewUserDialog, ResetPasswordDialog } from './UserDialogs';
 
 type DialogState =
   | { kind: 'new' }
   | { kind: 'invite' }
+  | { kind: 'import' }
   | { kind: 'edit'; user: User }
   | { kind: 'delete'; user: User }
   | { kind: 'password'; user: User }
@@ -48,13 +51,7 @@ export function UsersPage() {
   async function onExport() {
     setExporting(true);
     try {
-      const blob = await exportUsers(q, 'csv');
-      const url = URL.createObjectURL(blob);
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = 'users.csv';
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveBlob(await exportUsers(q, 'csv'), 'users.csv');
     } catch (e) {
       notifyError(e);
     } finally {
@@ -71,6 +68,9 @@ export function UsersPage() {
             <button type="button" class="btn" disabled={exporting} onClick={() => void onExport()}>
               Export CSV
             </button>
+            <button type="button" class="btn" onClick={() => setDialog({ kind: 'import' })}>
+              Import…
+            </button>
             <button type="button" class="btn" onClick={() => setDialog({ kind: 'invite' })}>
               Invite
             </button>
@@ -80,6 +80,8 @@ export function UsersPage() {
           </div>
         )}
       </div>
+
+      {isAdmin && <ImportBanners />}
 
       <div class="toolbar" role="search">
         <div class="field inline grow">
@@ -217,6 +219,7 @@ export function UsersPage() {
 
       {dialog?.kind === 'new' && <NewUserDialog onClose={close} />}
       {dialog?.kind === 'invite' && <InviteDialog onClose={close} />}
+      {dialog?.kind === 'import' && <ImportUsersDialog onClose={close} />}
       {dialog?.kind === 'edit' && <EditUserDialog key={dialog.user.id} user={dialog.user} onClose={close} />}
       {dialog?.kind === 'delete' && <DeleteUserDialog user={dialog.user} onClose={close} />}
       {dialog?.kind === 'password' && <ResetPasswordDialog user={dialog.user} onClose={close} />}

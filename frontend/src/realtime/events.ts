@@ -1,5 +1,5 @@
 // The WebSocket protocol's frames (docs/API.md §6, src/realtime/event.rs on the server).
-import type { FileItem, User } from '../api/types';
+import type { Backup, FileItem, User } from '../api/types';
 
 export interface Actor {
   id: string;
@@ -104,6 +104,27 @@ export interface EventDataMap {
   'user.invited': InvitationEvent;
   'user.invitation_accepted': { id: string; user_id: string };
   'user.invitation_revoked': { id: string };
+  'import.started': ImportProgress;
+  'import.progress': ImportProgress;
+  'import.finished': ImportProgress;
+  'backup.started': Backup;
+  'backup.progress': Backup;
+  'backup.completed': Backup;
+  'backup.failed': Backup;
+  'backup.deleted': { id: string };
+}
+
+/** The counts of a bulk user import (`import.*`, topic users, ephemeral). */
+export interface ImportProgress {
+  import_id: string;
+  dry_run: boolean;
+  mode: 'all_or_nothing' | 'skip_invalid';
+  rows_total: number;
+  rows_done: number;
+  created: number;
+  skipped: number;
+  /** Rows with a problem. */
+  errors: number;
 }
 
 export interface KeyCreated {
@@ -161,6 +182,9 @@ export const DURABLE_TYPES: ReadonlySet<string> = new Set([
   'user.invited',
   'user.invitation_accepted',
   'user.invitation_revoked',
+  'backup.completed',
+  'backup.failed',
+  'backup.deleted',
 ]);
 
 export function isEventFrame(msg: { type: string }): msg is EventFrame {

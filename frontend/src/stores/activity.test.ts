@@ -118,3 +118,37 @@ describe('describe: account events', () => {
     expect(`${d.actor} ${d.verb} ${d.target}`).toBe('xavier accepted the invitation for x@example.test');
   });
 });
+
+describe('describe: backups', () => {
+  const text = (f: EventFrame) => {
+    const d = describeEvent(f, () => undefined);
+    return [d.actor, d.verb, d.target, d.detail].filter(Boolean).join(' ');
+  };
+  const b = {
+    id: '20260101T000000000Z-abcd',
+    status: 'completed' as const,
+    trigger: 'api' as const,
+    created_at: '2026-01-01T00:00:00Z',
+    finished_at: '2026-01-01T00:00:01Z',
+    phase: 'done' as const,
+    database_backend: 'sqlite',
+    last_seq: 5,
+    schema_version: 'm1',
+    objects_total: 1,
+    objects_done: 1,
+    objects_copied: 1,
+    objects_reused: 0,
+    bytes_copied: 10,
+    size_bytes: 100,
+    error: null,
+  };
+  it('taken, failed (with the reason) and deleted backups; the durable ones reach the feed live', () => {
+    expect(text(ev('backup.completed', 1, b, ADMIN))).toBe(`admin took backup ${b.id}`);
+    expect(text(ev('backup.completed', 2, { ...b, trigger: 'schedule' }, null))).toBe(`system took backup ${b.id} (scheduled)`);
+    expect(text(ev('backup.failed', 3, { ...b, status: 'failed', error: 'disk full' }, null))).toBe(`system could not take backup ${b.id} — disk full`);
+    expect(text(ev('backup.deleted', 4, { id: b.id }, ADMIN))).toBe(`admin deleted backup ${b.id}`);
+    const store = createActivityStore({ listEvents: async () => ({ items: [], latest_seq: 0 }) });
+    expect(store.applyEvent(ev('backup.completed', 5, b, ADMIN))).toBe(true);
+    expect(store.applyEvent(ev('backup.progress', null, { ...b, status: 'running' }, ADMIN))).toBe(false);
+  });
+});

@@ -189,6 +189,12 @@ export function describe(frame: EventFrame, nameOf: (id: string) => string | und
       return { actor, verb: 'accepted the invitation for', target: nameOf(frame.data.id) ?? 'an account', detail: '' };
     case 'user.invitation_revoked':
       return { actor, verb: 'revoked the invitation for', target: nameOf(frame.data.id) ?? frame.data.id, detail: '' };
+    case 'backup.completed':
+      return { actor, verb: 'took backup', target: frame.data.id, detail: frame.data.trigger === 'schedule' ? '(scheduled)' : '' };
+    case 'backup.failed':
+      return { actor, verb: 'could not take backup', target: frame.data.id, detail: frame.data.error ? `— ${frame.data.error}` : '' };
+    case 'backup.deleted':
+      return { actor, verb: 'deleted backup', target: frame.data.id, detail: '' };
     default:
       return { actor, verb: frame.type, target: '', detail: '' };
   }
