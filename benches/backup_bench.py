@@ -65,7 +65,7 @@ def hash_password(port, token):
 def csv_batch(start, count, password_hash=None):
     if password_hash:
         lines = ["username,email,role,password_hash"]
-        lines += [f"u{n:07},u{n:07}@example.com,viewer,{password_hash}" for n in range(start, start + count)]
+        lines += [f"u{n:07},u{n:07}@example.com,viewer,\"{password_hash}\"" for n in range(start, start + count)]
     else:
         lines = ["username,email,role,password"]
         lines += [f"p{n:07},p{n:07}@example.com,viewer,plain-password-{n}" for n in range(start, start + count)]
