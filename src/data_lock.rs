@@ -16,10 +16,13 @@ pub struct DataLock {
 /// Takes the lock, or says why not (`None`: another process holds it).
 pub fn try_acquire(data_dir: &Path) -> std::io::Result<Option<DataLock>> {
     std::fs::create_dir_all(data_dir)?;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Private like everything else in the data dir.
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(data_dir.join(LOCK_FILE))?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(DataLock { _file: file })),
