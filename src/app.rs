@@ -113,6 +113,7 @@ async fn build_state(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Ap
         backups.spawn_schedule(every, args.backup_keep);
     }
     Ok(AppState::new(Parts {
+        stats: Default::default(),
         backups,
         writer,
         jwt: JwtKeys::new(&secret, args.access_token_ttl_secs),

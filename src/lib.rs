@@ -34,6 +34,7 @@ mod realtime;
 mod s3;
 mod secret;
 mod state;
+mod stats;
 mod storage;
 mod strict;
 mod tags;

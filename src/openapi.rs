@@ -4,6 +4,7 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     backup::api::BackupsApi,
+    stats::api::StatsApi,
     auth::{api::AuthApi, keys_api::KeysApi, mfa_api::MfaApi, sessions_api::SessionsApi},
     files::{api::FilesApi, tasks_api::TasksApi},
     invitations::api::InvitationsApi,
@@ -23,6 +24,7 @@ pub type Apis = (
     UploadsApi,
     TasksApi,
     BackupsApi,
+    StatsApi,
     EventsApi,
 );
 
@@ -40,6 +42,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             UploadsApi,
             TasksApi,
             BackupsApi,
+            StatsApi,
             EventsApi,
         ),
         "Switchboard",

@@ -12,6 +12,7 @@ use crate::{
     mail::Mailer,
     pagination::Totals,
     realtime::Realtime,
+    stats::service::CountCache,
     storage::Storage,
     write::Writer,
 };
@@ -70,6 +71,8 @@ pub struct Parts {
     pub mailer: Option<Mailer>,
     /// Backups to `--backup-to`.
     pub backups: Backups,
+    /// The dashboard's cached counts.
+    pub stats: CountCache,
 }
 
 #[derive(Default)]
@@ -142,5 +145,9 @@ impl AppState {
 
     pub fn backups(&self) -> &Backups {
         &self.0.backups
+    }
+
+    pub fn stats(&self) -> &CountCache {
+        &self.0.stats
     }
 }

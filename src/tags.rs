@@ -25,6 +25,8 @@ pub enum ApiTags {
     Invitations,
     /// Backups of the database and the files (admin).
     Backups,
+    /// Dashboard figures.
+    Stats,
     /// Resumable uploads (tus 1.0.0); creating and changing them needs the admin role.
     Uploads,
 }

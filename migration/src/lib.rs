@@ -12,6 +12,7 @@ mod m20261202_000007_uploads;
 mod m20261202_000008_tasks;
 mod m20261202_000009_accounts;
 mod m20261202_000010_log_identity;
+mod m20261203_000011_traffic;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_tasks::Migration),
             Box::new(m20261202_000009_accounts::Migration),
             Box::new(m20261202_000010_log_identity::Migration),
+            Box::new(m20261203_000011_traffic::Migration),
         ]
     }
 }

@@ -90,7 +90,7 @@ const SORTABLE: &[(&str, file::Column)] = &[
 ];
 
 /// The events after which the files' totals may differ (a rename changes what `q` matches).
-const CHANGES: &[EventType] = &[
+pub const CHANGES: &[EventType] = &[
     EventType::FileCreated,
     EventType::FileUpdated,
     EventType::FileDeleted,

@@ -42,6 +42,14 @@ impl Via {
     }
 }
 
+/// Transfers streaming on this instance right now (`GET /api/stats`).
+static IN_FLIGHT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Downloads and uploads streaming on this instance.
+pub fn in_flight() -> u64 {
+    IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Transfer {
     realtime: Realtime,
     direction: Direction,
@@ -128,6 +136,7 @@ impl Transfer {
         bytes_total: Option<u64>,
     ) -> Self {
         let now = Instant::now();
+        IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             realtime: realtime.clone(),
             direction,
@@ -227,6 +236,7 @@ impl Transfer {
 
 impl Drop for Transfer {
     fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.ended {
             return;
         }

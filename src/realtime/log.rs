@@ -121,6 +121,7 @@ pub async fn append(
             .exec_without_returning(db)
             .await?;
     }
+    super::traffic::record(db, events, now).await?;
     if backend == DbBackend::Postgres {
         // Delivered to every listening instance when (and only if) the transaction commits.
         db.execute_raw(Statement::from_sql_and_values(

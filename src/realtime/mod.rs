@@ -14,6 +14,7 @@ pub mod hub;
 pub mod log;
 pub mod retention;
 mod tracker;
+pub mod traffic;
 pub mod ws;
 
 use std::{sync::Arc, time::Duration};

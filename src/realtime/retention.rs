@@ -1,7 +1,8 @@
 //! The event log's retention: deletes events past `--event-retention-count` /
-//! `--event-retention-days` now and then, but never one the local sockets have not been sent.
+//! `--event-retention-days` now and then, but never one the local sockets have not been sent;
+//! and traffic counters past their 40 days.
 
-use super::{Realtime, log};
+use super::{Realtime, log, traffic};
 use crate::write::Writer;
 
 /// Sweeps the log every `sweep_interval` of the realtime settings.
@@ -18,6 +19,7 @@ pub fn spawn_sweeper(writer: Writer, realtime: Realtime) {
             let swept = async {
                 let w = writer.begin().await?;
                 let n = log::sweep(&*w, settings.retention_count, max_age, delivered).await?;
+                traffic::sweep(&*w, chrono::Utc::now()).await?;
                 w.commit().await?;
                 Ok::<u64, crate::error::Error>(n)
             };

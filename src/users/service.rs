@@ -52,7 +52,7 @@ const SORTABLE: &[(&str, user::Column)] = &[
 ];
 
 /// The events after which the users' totals may differ.
-const CHANGES: &[EventType] = &[
+pub const CHANGES: &[EventType] = &[
     EventType::UserCreated,
     EventType::UserUpdated,
     EventType::UserDeleted,

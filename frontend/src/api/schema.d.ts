@@ -1029,6 +1029,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard figures
+         * @description Counts of users and files, downloads and uploads per hour over 24 hours and per day over
+         *     30 days, the busiest files, and what is live. Cheap at any size: counts are cached per
+         *     change and traffic comes from hourly counters, never from scanning the log.
+         *     `tz_offset_minutes` (minutes east of UTC, e.g. 480 for UTC+8; default 0) says where days
+         *     begin.
+         */
+        get: operations["get_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -1165,6 +1189,18 @@ export interface components {
         BackupList: {
             /** @description Newest first. */
             items: components["schemas"]["Backup"][];
+        };
+        /**
+         * BusyFile
+         * @description A file among the most downloaded.
+         */
+        BusyFile: {
+            id: string;
+            name: string;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            download_count: number;
         };
         /** ChangePasswordRequest */
         ChangePasswordRequest: {
@@ -1601,6 +1637,80 @@ export interface components {
             page: number;
             /** Format: uint64 */
             per_page: number;
+        };
+        /**
+         * Stats
+         * @description The dashboard's figures.
+         */
+        Stats: {
+            /** Format: date-time */
+            generated_at: string;
+            /**
+             * Format: uint64
+             * @description Every user.
+             */
+            users: number;
+            /** Format: uint64 */
+            admins: number;
+            /** Format: uint64 */
+            disabled: number;
+            /** Format: uint64 */
+            files: number;
+            /**
+             * Format: uint64
+             * @description Bytes of every stored file.
+             */
+            bytes_stored: number;
+            /**
+             * Format: int64
+             * @description Completed downloads since midnight (of `tz_offset_minutes`).
+             */
+            downloads_today: number;
+            /**
+             * Format: int64
+             * @description Files stored since midnight.
+             */
+            uploads_today: number;
+            /**
+             * Format: uint64
+             * @description Downloads and uploads streaming now on the instance that answered.
+             */
+            transfers_in_flight: number;
+            /**
+             * Format: uint64
+             * @description Users with an open panel (WebSocket) on the instance that answered.
+             */
+            online: number;
+            /** Format: uint64 */
+            admins_online: number;
+            /** @description The last 24 hours, oldest first; the last point is the current hour. */
+            hourly: components["schemas"]["StatsPoint"][];
+            /** @description The last 30 days, oldest first; the last point is today. */
+            daily: components["schemas"]["StatsPoint"][];
+            /** @description The most downloaded files (at most 5, each downloaded at least once). */
+            busiest_files: components["schemas"]["BusyFile"][];
+        };
+        /**
+         * StatsPoint
+         * @description Traffic from `start`, for one hour (`hourly`) or one day (`daily`).
+         */
+        StatsPoint: {
+            /** Format: date-time */
+            start: string;
+            /**
+             * Format: int64
+             * @description Completed downloads (`download.completed`).
+             */
+            downloads: number;
+            /** Format: int64 */
+            download_bytes: number;
+            /**
+             * Format: int64
+             * @description Files stored (`file.created`: uploads, resumable uploads, URL imports).
+             */
+            uploads: number;
+            /** Format: int64 */
+            upload_bytes: number;
         };
         /**
          * Task
@@ -11734,6 +11844,146 @@ export interface operations {
                 };
                 content: {
                     "application/x-tar": string;
+                };
+            };
+            /** @description Malformed request: bad JSON, wrong types, bad parameters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Authenticated, but the role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Duplicate, or a guard such as the last enabled admin. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Expired, exhausted or deleted (files and share links). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `If-Match` does not match the current version; `current` holds it. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VersionMismatchBody"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported content type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The `Range` starts past the end; `Content-Range: bytes *\/<size>` gives the size. */
+            416: {
+                headers: {
+                    "CONTENT-RANGE": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation failed; `fields` says what is wrong with each field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unexpected server failure (details are only in the server log). */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_stats: {
+        parameters: {
+            query?: {
+                tz_offset_minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Stats"];
                 };
             };
             /** @description Malformed request: bad JSON, wrong types, bad parameters. */
