@@ -3,12 +3,12 @@
 use poem_openapi::OpenApiService;
 
 use crate::{
-    backup::api::BackupsApi,
-    stats::api::StatsApi,
     auth::{api::AuthApi, keys_api::KeysApi, mfa_api::MfaApi, sessions_api::SessionsApi},
+    backup::api::BackupsApi,
     files::{api::FilesApi, tasks_api::TasksApi},
     invitations::api::InvitationsApi,
     realtime::api::EventsApi,
+    stats::api::StatsApi,
     uploads::api::UploadsApi,
     users::api::UsersApi,
 };

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{files::*, *};
+use common::*;
 use serde_json::{Value, json};
 
 async fn stats(app: &TestApp, query: &str) -> Value {

@@ -370,9 +370,10 @@ async fn run(socket: WebSocketStream, state: AppState) {
         close_with(&mut sink, CloseCode::GoingAway).await;
         return;
     };
-    let _online = realtime
-        .tracker()
-        .online(&principal.user_id, principal.role == crate::users::Role::Admin);
+    let _online = realtime.tracker().online(
+        &principal.user_id,
+        principal.role == crate::users::Role::Admin,
+    );
     let mut conn = Connection {
         sink,
         close: reg.close.clone(),
