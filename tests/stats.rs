@@ -139,7 +139,12 @@ async fn sockets_count_as_online_and_everyone_signed_in_may_read() {
     let resp = app.get("/api/stats", &viewer).await;
     resp.expect_status(200);
     assert_error(&app.get_anon("/api/stats").await, 401, "unauthorized");
-    for bad in ["?tz_offset_minutes=900", "?tz_offset_minutes=x"] {
+    for bad in [
+        "?tz_offset_minutes=900",
+        "?tz_offset_minutes=-841",
+        "?tz_offset_minutes=-9223372036854775808",
+        "?tz_offset_minutes=x",
+    ] {
         let resp = app.get(&format!("/api/stats{bad}"), &app.admin_token).await;
         assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
         assert_envelope(&resp);

@@ -137,7 +137,7 @@ pub async fn stats(
     tz_offset_minutes: i64,
     now: DateTime<Utc>,
 ) -> Result<Stats> {
-    if tz_offset_minutes.abs() > 14 * 60 {
+    if !(-14 * 60..=14 * 60).contains(&tz_offset_minutes) {
         return Err(Error::BadRequest(
             "tz_offset_minutes must be between -840 and 840".into(),
         ));
