@@ -108,6 +108,26 @@ async fn users_by_name(app: &TestApp) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Every file of `files` downloads from `app` with the sha256 it was uploaded with.
+async fn assert_files_intact(app: &TestApp, files: &[Value]) {
+    for f in files {
+        let id = f["id"].as_str().expect("a file id");
+        let dl = app
+            .download(
+                reqwest::Method::GET,
+                &format!("/api/files/{id}/download"),
+                Some(&app.admin_token),
+                &[],
+            )
+            .await;
+        dl.expect_status(200);
+        assert_eq!(
+            sha256_hex(&dl.bytes),
+            f["sha256"].as_str().expect("a sha256")
+        );
+    }
+}
+
 fn backup_dir(app: &TestApp) -> PathBuf {
     app.data_path().join("backups")
 }
@@ -223,22 +243,7 @@ async fn a_backup_under_load_restores_exactly_its_point_in_time() {
         assert_eq!(a["data"], b["data"]);
     }
     // Every file's bytes match their sha256.
-    for f in &files {
-        let id = f["id"].as_str().expect("as the test set it up");
-        let dl = restored
-            .download(
-                reqwest::Method::GET,
-                &format!("/api/files/{id}/download"),
-                Some(&restored.admin_token),
-                &[],
-            )
-            .await;
-        dl.expect_status(200);
-        assert_eq!(
-            sha256_hex(&dl.bytes),
-            f["sha256"].as_str().expect("as the test set it up")
-        );
-    }
+    assert_files_intact(&restored, &files).await;
     // The restored SQLite file passes an integrity check of its own.
     if !is_postgres() {
         let db = restored.data_path().join("switchboard.db");
@@ -622,20 +627,5 @@ async fn backups_to_an_s3_bucket_are_incremental_and_restore_by_id() {
     args.extend(storage.iter().map(String::as_str));
     cli_ok(&fresh.run_cli(&args, "").await, "backup restore from S3");
     let restored = TestApp::spawn_in(fresh, &[], &[]).await;
-    for f in &files {
-        let id = f["id"].as_str().expect("as the test set it up");
-        let dl = restored
-            .download(
-                reqwest::Method::GET,
-                &format!("/api/files/{id}/download"),
-                Some(&restored.admin_token),
-                &[],
-            )
-            .await;
-        dl.expect_status(200);
-        assert_eq!(
-            sha256_hex(&dl.bytes),
-            f["sha256"].as_str().expect("as the test set it up")
-        );
-    }
+    assert_files_intact(&restored, &files).await;
 }
