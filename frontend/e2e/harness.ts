@@ -482,12 +482,14 @@ export async function openPanel(
   browser: Browser,
   baseURL: string,
   name: string,
-  opts: { colorScheme?: 'light' | 'dark'; setup?: (context: BrowserContext) => Promise<void> } = {},
+  opts: { colorScheme?: 'light' | 'dark'; locale?: string; setup?: (context: BrowserContext) => Promise<void> } = {},
 ): Promise<Panel> {
   const context = await browser.newContext({
     baseURL,
     viewport: { width: 1280, height: 800 },
     colorScheme: opts.colorScheme ?? 'light',
+    // The browser's language picks the panel's (docs/PANEL.md): English unless a test asks otherwise.
+    locale: opts.locale ?? 'en-US',
     acceptDownloads: true,
     serviceWorkers: 'block',
   });

@@ -129,7 +129,8 @@ async function measureOnce(page: Page, probe: string): Promise<Run> {
   expect(m.rows).toBeGreaterThan(0);
   expect(m.rows).toBeLessThanOrEqual(200);
   const pages = Math.ceil((SEEDED + 1) / m.rows);
-  await page.getByText(`Page 1 of ${pages}`, { exact: true }).waitFor({ timeout: 5000 });
+  // The page count is grouped as the (English) locale groups digits: "Page 1 of 20,001".
+  await page.getByText(`Page 1 of ${pages.toLocaleString('en-US')}`, { exact: true }).waitFor({ timeout: 5000 });
 
   // The search box takes input and the table follows it.
   const t0 = Date.now();

@@ -1,6 +1,7 @@
 import { useEffect } from 'preact/hooks';
 import { authState, currentUser } from './api/session';
 import { Layout } from './components/Layout';
+import { t, type PlainKey } from './i18n';
 import { mfaGate } from './live';
 import { AccountPage } from './pages/Account';
 import { ActivityPage } from './pages/Activity';
@@ -15,16 +16,16 @@ import { UserDetailPage } from './pages/UserDetail';
 import { UsersPage } from './pages/Users';
 import { ADMIN_ROUTES, isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
 
-const TITLES: Record<string, string> = {
-  '/users': 'Users',
-  '/files': 'Files',
-  '/activity': 'Activity',
-  '/backups': 'Backups',
-  '/account': 'Account',
-  '/login': 'Sign in',
-  '/forgot': 'Forgot password',
-  '/reset': 'Choose a new password',
-  '/invite': 'Accept invitation',
+const TITLES: Record<string, PlainKey> = {
+  '/users': 'nav.users',
+  '/files': 'nav.files',
+  '/activity': 'nav.activity',
+  '/backups': 'nav.backups',
+  '/account': 'nav.account',
+  '/login': 'login.title',
+  '/forgot': 'forgot.title',
+  '/reset': 'reset.title',
+  '/invite': 'invite.title',
 };
 
 export function App() {
@@ -46,14 +47,16 @@ export function App() {
     }
   }, [auth, current, gate, role]);
 
+  const titleKey = TITLES[current] ?? (userDetailId(current) ? 'title.user' : null);
+  const title = titleKey ? t('title.page', { page: t(titleKey) }) : 'Switchboard';
   useEffect(() => {
-    document.title = `${TITLES[current] ?? (userDetailId(current) ? 'User' : 'Switchboard')} · Switchboard`;
-  }, [current]);
+    document.title = title;
+  }, [title]);
 
   if (auth === 'unknown' || (auth === 'in' && gate === 'unknown' && !LINK_ROUTES.includes(current))) {
     return (
       <div class="splash" aria-busy="true">
-        Loading…
+        {t('common.loading')}
       </div>
     );
   }

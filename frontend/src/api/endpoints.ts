@@ -225,7 +225,7 @@ export function resumableUpload(file: File, cb: ResumableCallbacks): UploadHandl
       onProgress: (sent, total) => cb.onProgress(sent, total),
       onSuccess() {
         if (fileId) resolve(fileId);
-        else reject(new ApiError(0, { message: 'The upload finished without a file id' }, undefined, null));
+        else reject(new ApiError(0, { code: 'upload_incomplete', message: 'The upload finished without a file id' }, undefined, null));
       },
       onError(e) {
         if (aborted) {

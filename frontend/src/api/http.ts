@@ -9,6 +9,8 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
   readonly fields: Record<string, string>;
+  /** The server's own (English) message, if it sent one: the fallback of src/i18n/errors.ts. */
+  readonly serverMessage: string | null;
   /** The parsed body (e.g. a 412's `{error, current}`). */
   readonly body: unknown;
   /** Seconds from `Retry-After` (429). */
@@ -20,6 +22,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = detail.code ?? (status === 0 ? 'network_error' : 'http_error');
     this.fields = detail.fields ?? {};
+    this.serverMessage = detail.message || null;
     this.body = body;
     this.retryAfter = retryAfter;
   }

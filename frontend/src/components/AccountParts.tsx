@@ -5,6 +5,8 @@ import { renderSVG } from 'uqr';
 import * as api from '../api/endpoints';
 import type { ApiKey, Session, TotpEnrollment } from '../api/types';
 import { copyText } from '../lib/clipboard';
+import { t, tx } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { failure, type Failure } from '../lib/failure';
 import { formatDate, formatRelative } from '../lib/format';
 import { describeUserAgent } from '../lib/useragent';
@@ -67,7 +69,7 @@ export function useLoad<T>(load: (() => Promise<T>) | null, deps: unknown[]): Lo
 export function SessionsTable({
   sessions,
   onEnd,
-  label = 'Sessions',
+  label,
 }: {
   sessions: Session[];
   /** Ends one session; the current one is never offered (that is "Log out"). */
@@ -88,16 +90,16 @@ export function SessionsTable({
   }
   return (
     <div class="table-wrap">
-      <table aria-label={label}>
+      <table aria-label={label ?? t('sessions.title')}>
         <thead>
           <tr>
-            <th scope="col">Client</th>
-            <th scope="col">IP address</th>
-            <th scope="col">Signed in</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Expires</th>
+            <th scope="col">{t('sessions.client')}</th>
+            <th scope="col">{t('sessions.ip')}</th>
+            <th scope="col">{t('sessions.signed_in')}</th>
+            <th scope="col">{t('sessions.last_used')}</th>
+            <th scope="col">{t('sessions.expires')}</th>
             <th scope="col" class="actions-col">
-              Actions
+              {t('common.actions')}
             </th>
           </tr>
         </thead>
@@ -109,7 +111,7 @@ export function SessionsTable({
                 {s.current && (
                   <>
                     {' '}
-                    <span class="badge on">This session</span>
+                    <span class="badge on">{t('sessions.this')}</span>
                   </>
                 )}
               </td>
@@ -128,7 +130,7 @@ export function SessionsTable({
               <td class="actions">
                 {!s.current && (
                   <button type="button" class="btn small danger" disabled={busy === s.id} onClick={() => void end(s)}>
-                    End
+                    {t('sessions.end')}
                   </button>
                 )}
               </td>
@@ -137,7 +139,7 @@ export function SessionsTable({
           {sessions.length === 0 && (
             <tr>
               <td colSpan={6} class="empty">
-                No active sessions.
+                {t('sessions.empty')}
               </td>
             </tr>
           )}
@@ -167,16 +169,16 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
   }
   return (
     <div class="table-wrap">
-      <table aria-label="API keys">
+      <table aria-label={t('keys.title')}>
         <thead>
           <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">Created</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Expires</th>
+            <th scope="col">{t('keys.name')}</th>
+            <th scope="col">{t('keys.role')}</th>
+            <th scope="col">{t('keys.created')}</th>
+            <th scope="col">{t('keys.last_used')}</th>
+            <th scope="col">{t('keys.expires')}</th>
             <th scope="col" class="actions-col">
-              Actions
+              {t('common.actions')}
             </th>
           </tr>
         </thead>
@@ -187,7 +189,7 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
               <tr key={k.id} data-key-id={k.id}>
                 <td class="strong">{k.name}</td>
                 <td>
-                  <span class={`badge role-${k.role}`}>{k.role}</span>
+                  <span class={`badge role-${k.role}`}>{roleName(k.role)}</span>
                 </td>
                 <td>
                   <time dateTime={k.created_at}>{formatDate(k.created_at)}</time>
@@ -198,17 +200,16 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
                       {formatRelative(k.last_used_at, now)}
                     </time>
                   ) : (
-                    <span class="muted">Never</span>
+                    <span class="muted">{t('common.never')}</span>
                   )}
                 </td>
                 <td>
                   {k.expires_at ? (
                     <time dateTime={k.expires_at} class={expired ? 'expired' : undefined}>
-                      {expired ? 'Expired ' : ''}
-                      {formatDate(k.expires_at)}
+                      {expired ? t('keys.expired', { date: formatDate(k.expires_at) }) : formatDate(k.expires_at)}
                     </time>
                   ) : (
-                    <span class="muted">Never</span>
+                    <span class="muted">{t('common.never_expires')}</span>
                   )}
                 </td>
                 <td class="actions">
@@ -216,11 +217,11 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
                     <button
                       type="button"
                       class="btn small danger"
-                      aria-label={`Revoke key ${k.name}`}
+                      aria-label={t('keys.revoke_label', { name: k.name })}
                       disabled={busy === k.id}
                       onClick={() => void revoke(k)}
                     >
-                      Revoke
+                      {t('common.revoke')}
                     </button>
                   )}
                 </td>
@@ -230,7 +231,7 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
           {keys.length === 0 && (
             <tr>
               <td colSpan={6} class="empty">
-                No API keys.
+                {t('keys.empty')}
               </td>
             </tr>
           )}
@@ -263,16 +264,40 @@ export function OneTimeSecret({
         {value}
       </code>
       <div class="dialog-actions start">
-        <button type="button" class="btn small" onClick={() => void copyText(value).then(() => notify('Copied'), notifyError)}>
+        <button type="button" class="btn small" onClick={() => void copyText(value).then(() => notify(t('common.copied')), notifyError)}>
           {copyLabel}
         </button>
         {onDone && (
           <button type="button" class="btn small" onClick={onDone}>
-            Done
+            {t('common.done')}
           </button>
         )}
       </div>
     </div>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second factor: state ("Two-factor authentication is On · since … · 10 recovery codes left")
+// ---------------------------------------------------------------------------------------------
+
+export function MfaState({ on, since, codesLeft }: { on: boolean; since: string | null | undefined; codesLeft: number }) {
+  const state = (
+    <strong data-testid="mfa-state" data-state={on ? 'on' : 'off'} class={on ? 'badge on' : 'badge off'}>
+      {on ? t('mfa.on') : t('mfa.off')}
+    </strong>
+  );
+  return (
+    <p>
+      {tx('mfa.state', { state })}
+      {on && since && <span class="muted small"> {t('mfa.since', { date: formatDate(since) })}</span>}
+      {on && (
+        <span class="muted small">
+          {t('common.separator')}
+          {t('mfa.codes_left', { count: codesLeft })}
+        </span>
+      )}
+    </p>
   );
 }
 
@@ -327,7 +352,7 @@ export function TotpSetup({ autoStart = false, onConfirmed }: { autoStart?: bool
       onConfirmed(r.recovery_codes);
     } catch (err) {
       const f = failure(err);
-      setFail(f.fields.code ? { message: 'That code is not right. Check the time on your device and try the current code.', fields: f.fields } : f);
+      setFail(f.fields.code ? { message: t('totp.wrong_code'), fields: f.fields } : f);
       setCode('');
     } finally {
       setBusy(false);
@@ -340,7 +365,7 @@ export function TotpSetup({ autoStart = false, onConfirmed }: { autoStart?: bool
         <FormError message={fail?.message ?? null} />
         <div>
           <button type="button" class="btn primary" disabled={busy} onClick={() => void start()}>
-            Set up second factor
+            {t('totp.start')}
           </button>
         </div>
       </div>
@@ -350,24 +375,24 @@ export function TotpSetup({ autoStart = false, onConfirmed }: { autoStart?: bool
   return (
     <form class="stack totp-setup" onSubmit={confirm} noValidate>
       <ol class="steps">
-        <li>Scan this QR code with an authenticator app (or type the key below into it).</li>
-        <li>Enter the 6-digit code the app shows to confirm.</li>
+        <li>{t('totp.step_scan')}</li>
+        <li>{t('totp.step_code')}</li>
       </ol>
       <div class="totp-pair">
-        <img class="qr" src={qrDataUrl(enrolment.otpauth_uri)} alt="QR code for your authenticator app" data-testid="totp-qr" width={192} height={192} />
+        <img class="qr" src={qrDataUrl(enrolment.otpauth_uri)} alt={t('totp.qr_alt')} data-testid="totp-qr" width={192} height={192} />
         <div class="stack">
           <div>
-            <div class="small muted">Setup key</div>
+            <div class="small muted">{t('totp.setup_key')}</div>
             <code class="secret" data-testid="totp-secret" data-secret={enrolment.secret}>
               {groupSecret(enrolment.secret)}
             </code>
           </div>
-          <button type="button" class="btn small" onClick={() => void copyText(enrolment.secret).then(() => notify('Setup key copied'), notifyError)}>
-            Copy setup key
+          <button type="button" class="btn small" onClick={() => void copyText(enrolment.secret).then(() => notify(t('totp.key_copied')), notifyError)}>
+            {t('totp.copy_key')}
           </button>
         </div>
       </div>
-      <Field label="Authentication code" error={fail?.fields.code}>
+      <Field label={t('field.code')} error={fail?.fields.code}>
         {(p) => (
           <input
             {...p}
@@ -385,7 +410,7 @@ export function TotpSetup({ autoStart = false, onConfirmed }: { autoStart?: bool
       <FormError message={fail?.message ?? null} />
       <div class="dialog-actions start">
         <button type="submit" class="btn primary" disabled={busy}>
-          Confirm
+          {t('totp.confirm')}
         </button>
       </div>
     </form>
@@ -393,13 +418,10 @@ export function TotpSetup({ autoStart = false, onConfirmed }: { autoStart?: bool
 }
 
 /** The ten recovery codes, shown once right after enrolment. */
-export function RecoveryCodesView({ codes, onDone, doneLabel = 'Done' }: { codes: string[]; onDone: () => void; doneLabel?: string }) {
+export function RecoveryCodesView({ codes, onDone, doneLabel }: { codes: string[]; onDone: () => void; doneLabel?: string }) {
   return (
-    <div class="secret-box" role="group" aria-label="Recovery codes">
-      <p>
-        <strong>Second factor is on.</strong> Save these recovery codes somewhere safe: each one signs you in once if you lose
-        your authenticator. They are shown only now.
-      </p>
+    <div class="secret-box" role="group" aria-label={t('recovery.label')}>
+      <p>{tx('recovery.intro')}</p>
       <ol class="recovery-codes" data-testid="recovery-codes">
         {codes.map((c) => (
           <li key={c}>
@@ -408,11 +430,11 @@ export function RecoveryCodesView({ codes, onDone, doneLabel = 'Done' }: { codes
         ))}
       </ol>
       <div class="dialog-actions start">
-        <button type="button" class="btn small" onClick={() => void copyText(codes.join('\n')).then(() => notify('Recovery codes copied'), notifyError)}>
-          Copy codes
+        <button type="button" class="btn small" onClick={() => void copyText(codes.join('\n')).then(() => notify(t('recovery.copied')), notifyError)}>
+          {t('recovery.copy')}
         </button>
         <button type="button" class="btn primary small" onClick={onDone}>
-          {doneLabel}
+          {doneLabel ?? t('common.done')}
         </button>
       </div>
     </div>

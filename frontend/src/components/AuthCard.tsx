@@ -1,13 +1,25 @@
 // The frame of the pages seen before signing in (sign in, forgot password, reset, invitation).
 import type { ComponentChildren } from 'preact';
+import { t } from '../i18n';
 import { theme, toggleTheme } from '../theme';
+import { LanguageSelect } from './LanguageSelect';
+
+/** Language and theme, top right of the pages outside the panel. */
+export function AuthTools() {
+  return (
+    <div class="login-tools">
+      <LanguageSelect />
+      <button type="button" class="btn icon" aria-label={t('theme.toggle')} onClick={toggleTheme}>
+        <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
+      </button>
+    </div>
+  );
+}
 
 export function AuthCard({ title, children }: { title: string; children: ComponentChildren }) {
   return (
     <div class="login-page">
-      <button type="button" class="btn icon login-theme" aria-label="Toggle theme" onClick={toggleTheme}>
-        <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
-      </button>
+      <AuthTools />
       <main class="login-card">
         <div class="brand login-brand">
           <span class="logo" aria-hidden="true" />

@@ -1,6 +1,8 @@
 // A labelled form field with its validation message tied to it by aria-describedby.
 import type { ComponentChildren } from 'preact';
 import { useId } from 'preact/hooks';
+import { t } from '../i18n';
+import { fieldName } from '../i18n/errors';
 
 interface Props {
   label: string;
@@ -46,7 +48,7 @@ export function FormError({ message, fields }: { message: string | null; fields?
         <ul>
           {entries.map(([k, v]) => (
             <li key={k}>
-              {k.replace(/_/g, ' ')}: {v}
+              {t('form.field_problem', { field: fieldName(k), problem: v })}
             </li>
           ))}
         </ul>

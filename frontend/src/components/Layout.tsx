@@ -1,22 +1,23 @@
-// The frame after login: main navigation, connection indicator, online admins, theme toggle,
-// log out, notices.
+// The frame after login: main navigation, connection indicator, online admins, language and
+// theme, log out, notices.
 import type { ComponentChildren } from 'preact';
 import { currentUser, logout } from '../api/session';
+import { t, type KeysOf } from '../i18n';
 import { connection, presence } from '../live';
 import { onLinkClick, path } from '../router';
 import { theme, toggleTheme } from '../theme';
+import { roleName } from '../i18n/labels';
+import { LanguageSelect } from './LanguageSelect';
 import { Toasts } from './Toasts';
 
 /** [path, label, admins only] */
-const LINKS = [
-  ['/users', 'Users', false],
-  ['/files', 'Files', false],
-  ['/activity', 'Activity', false],
-  ['/backups', 'Backups', true],
-  ['/account', 'Account', false],
-] as const;
-
-const STATUS_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' } as const;
+const LINKS: readonly (readonly [string, KeysOf<'nav.'>, boolean])[] = [
+  ['/users', 'nav.users', false],
+  ['/files', 'nav.files', false],
+  ['/activity', 'nav.activity', false],
+  ['/backups', 'nav.backups', true],
+  ['/account', 'nav.account', false],
+];
 
 export function Layout({ children }: { children: ComponentChildren }) {
   const status = connection.value;
@@ -24,45 +25,41 @@ export function Layout({ children }: { children: ComponentChildren }) {
   return (
     <div class="shell">
       <a class="skip-link" href="#main">
-        Skip to content
+        {t('layout.skip')}
       </a>
       <header class="topbar">
         <div class="brand">
           <span class="logo" aria-hidden="true" />
           <span>Switchboard</span>
         </div>
-        <nav aria-label="Main" class="mainnav">
+        <nav aria-label={t('nav.label')} class="mainnav">
           {LINKS.filter(([, , adminOnly]) => !adminOnly || user?.role === 'admin').map(([to, label]) => (
-            <a
-              key={to}
-              href={to}
-              aria-current={path.value === to ? 'page' : undefined}
-              onClick={(e) => onLinkClick(e, to)}
-            >
-              {label}
+            <a key={to} href={to} aria-current={path.value === to ? 'page' : undefined} onClick={(e) => onLinkClick(e, to)}>
+              {t(label)}
             </a>
           ))}
         </nav>
         <div class="topbar-right">
           <span data-testid="connection" role="status" data-state={status} class={`conn conn-${status}`}>
-            {STATUS_TEXT[status]}
+            {t(`connection.${status}`)}
           </span>
+          <LanguageSelect />
           <button
             type="button"
             class="btn icon"
-            aria-label="Toggle theme"
-            title={theme.value === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
+            aria-label={t('theme.toggle')}
+            title={theme.value === 'dark' ? t('theme.to_light') : t('theme.to_dark')}
             onClick={toggleTheme}
           >
             <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
           </button>
           {user && (
-            <span class="whoami" title={`Signed in as ${user.username} (${user.role})`}>
+            <span class="whoami" title={t('layout.signed_in_as', { username: user.username, role: roleName(user.role) })}>
               {user.username}
             </span>
           )}
           <button type="button" class="btn" onClick={() => void logout()}>
-            Log out
+            {t('layout.log_out')}
           </button>
         </div>
       </header>
@@ -71,11 +68,11 @@ export function Layout({ children }: { children: ComponentChildren }) {
           {children}
         </main>
         <aside class="sidebar">
-          <section aria-label="Online admins" class="presence">
-            <h2 class="sidebar-title">Online</h2>
+          <section aria-label={t('presence.label')} class="presence">
+            <h2 class="sidebar-title">{t('presence.title')}</h2>
             <ul>
               {presence.online.value.map((u) => (
-                <li key={u.id} title={`${u.connections} connection${u.connections === 1 ? '' : 's'}`}>
+                <li key={u.id} title={t('presence.connections', { count: u.connections })}>
                   {u.username}
                 </li>
               ))}

@@ -1,3 +1,5 @@
+import { t } from '../i18n';
+
 interface Props {
   page: number;
   pages: number;
@@ -8,13 +10,11 @@ export function Pager({ page, pages, onPage }: Props) {
   return (
     <div class="pager">
       <button type="button" class="btn" disabled={page <= 1} onClick={() => onPage(page - 1)}>
-        Previous page
+        {t('pager.previous')}
       </button>
-      <span class="pager-text">
-        Page {page} of {pages}
-      </span>
+      <span class="pager-text">{t('pager.page', { page, pages })}</span>
       <button type="button" class="btn" disabled={page >= pages} onClick={() => onPage(page + 1)}>
-        Next page
+        {t('pager.next')}
       </button>
     </div>
   );

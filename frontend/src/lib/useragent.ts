@@ -1,4 +1,7 @@
 // A short name for a session's User-Agent: "Chrome 131 on Linux", "curl 8.5", or the raw text.
+// Browser and system names are product names, the same in every language; the words around them
+// come from the catalogue.
+import { t } from '../i18n';
 
 const BROWSERS: [RegExp, string][] = [
   [/\bEdg(?:e|A|iOS)?\/(\d+)/, 'Edge'],
@@ -9,7 +12,7 @@ const BROWSERS: [RegExp, string][] = [
   [/\bCriOS\/(\d+)/, 'Chrome'],
   [/\bVersion\/(\d+)(?:\.\d+)*.*\bSafari\//, 'Safari'],
   [/^curl\/(\d+(?:\.\d+)?)/, 'curl'],
-  [/^python-requests\/(\d+(?:\.\d+)?)/, 'Python requests'],
+  [/^python-requests\/(\d+(?:\.\d+)?)/, 'python-requests'],
   [/^node(?:-fetch)?\/?(\d+)?/i, 'Node.js'],
 ];
 
@@ -24,7 +27,7 @@ const SYSTEMS: [RegExp, string][] = [
 
 export function describeUserAgent(ua: string | null | undefined): string {
   const s = (ua ?? '').trim();
-  if (!s) return 'Unknown client';
+  if (!s) return t('ua.unknown');
   let browser: string | null = null;
   for (const [re, name] of BROWSERS) {
     const m = re.exec(s);
@@ -34,7 +37,7 @@ export function describeUserAgent(ua: string | null | undefined): string {
     }
   }
   const system = SYSTEMS.find(([re]) => re.test(s))?.[1] ?? null;
-  if (browser && system) return `${browser} on ${system}`;
+  if (browser && system) return t('ua.on', { browser, system });
   if (browser) return browser;
   return s.length > 60 ? `${s.slice(0, 57)}…` : s;
 }

@@ -4,16 +4,16 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api/endpoints';
 import { currentUser, logout } from '../api/session';
 import type { CreatedKey, MfaStatus } from '../api/types';
-import { KeysTable, OneTimeSecret, RecoveryCodesView, SessionsTable, TotpSetup, useLoad } from '../components/AccountParts';
+import { KeysTable, MfaState, OneTimeSecret, RecoveryCodesView, SessionsTable, TotpSetup, useLoad } from '../components/AccountParts';
 import { Field, FormError } from '../components/Field';
+import { t } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { mfaGate, subscribeLive } from '../live';
 import { failure, type Failure } from '../lib/failure';
-import { formatDate, localInputToIso } from '../lib/format';
+import { localInputToIso } from '../lib/format';
 import { sectionsFor } from '../stores/account';
 import { notify, notifyError } from '../stores/toasts';
 import { loginNotice } from './Login';
-
-export const PASSWORD_CHANGED_TEXT = 'Your password has been changed. Sign in with your new password.';
 
 export function AccountPage() {
   const me = currentUser.value;
@@ -50,30 +50,30 @@ export function AccountPage() {
   return (
     <section class="page">
       <div class="page-head">
-        <h1>Account</h1>
+        <h1>{t('account.title')}</h1>
       </div>
       <section class="card" aria-labelledby="account-profile">
-        <h2 id="account-profile">Profile</h2>
+        <h2 id="account-profile">{t('account.profile')}</h2>
         <dl class="facts">
-          <dt>Username</dt>
+          <dt>{t('field.username')}</dt>
           <dd>{me.username}</dd>
-          <dt>Email</dt>
+          <dt>{t('field.email')}</dt>
           <dd>{me.email}</dd>
-          <dt>Role</dt>
+          <dt>{t('field.role')}</dt>
           <dd>
-            <span class={`badge role-${me.role}`}>{me.role}</span>
+            <span class={`badge role-${me.role}`}>{roleName(me.role)}</span>
           </dd>
         </dl>
       </section>
       <PasswordSection />
       <SecondFactorSection status={mfa.data} error={mfa.error} reload={mfa.reload} />
       <section class="card" aria-labelledby="account-keys">
-        <h2 id="account-keys">API keys</h2>
-        <p class="muted small">A key acts as you, with the role you give it (never more than yours), until it expires or is revoked.</p>
+        <h2 id="account-keys">{t('keys.title')}</h2>
+        <p class="muted small">{t('keys.intro')}</p>
         <NewKeyForm isAdmin={me.role === 'admin'} onCreated={keys.reload} />
         {keys.error && (
           <div role="alert" class="form-error">
-            Could not load API keys: {keys.error}
+            {t('keys.load_error', { error: keys.error })}
           </div>
         )}
         {keys.data && (
@@ -81,7 +81,7 @@ export function AccountPage() {
             keys={keys.data.items}
             onRevoke={async (k) => {
               await api.revokeKey(k.id);
-              notify(`Revoked key ${k.name}`);
+              notify(t('keys.revoked', { name: k.name }));
               keys.reload();
             }}
           />
@@ -89,24 +89,24 @@ export function AccountPage() {
       </section>
       <section class="card" aria-labelledby="account-sessions">
         <div class="card-head">
-          <h2 id="account-sessions">Sessions</h2>
+          <h2 id="account-sessions">{t('sessions.title')}</h2>
           <button
             type="button"
             class="btn small danger"
             disabled={!sessions.data || sessions.data.items.every((s) => s.current)}
             onClick={() =>
               void api.endMyOtherSessions().then(() => {
-                notify('Ended all other sessions');
+                notify(t('sessions.ended_others'));
                 sessions.reload();
               }, notifyError)
             }
           >
-            End all other sessions
+            {t('sessions.end_others')}
           </button>
         </div>
         {sessions.error && (
           <div role="alert" class="form-error">
-            Could not load sessions: {sessions.error}
+            {t('sessions.load_error', { error: sessions.error })}
           </div>
         )}
         {sessions.data && (
@@ -114,7 +114,7 @@ export function AccountPage() {
             sessions={sessions.data.items}
             onEnd={async (s) => {
               await api.endSession(s.id);
-              notify('Session ended');
+              notify(t('sessions.ended'));
               sessions.reload();
             }}
           />
@@ -137,7 +137,7 @@ function PasswordSection() {
     try {
       await api.changePassword(current, next);
       // Every session of this account has ended, this one included.
-      loginNotice.value = PASSWORD_CHANGED_TEXT;
+      loginNotice.value = 'login.password_changed';
       await logout({ callServer: false });
     } catch (err) {
       setFail(failure(err));
@@ -148,21 +148,21 @@ function PasswordSection() {
   const fe = fail?.fields ?? {};
   return (
     <section class="card" aria-labelledby="account-password">
-      <h2 id="account-password">Password</h2>
+      <h2 id="account-password">{t('password.title')}</h2>
       <form class="stack narrow" onSubmit={submit} noValidate>
         <input type="text" name="username" autoComplete="username" value={currentUser.value?.username ?? ''} readOnly hidden />
-        <Field label="Current password" error={fe.current_password}>
+        <Field label={t('field.current_password')} error={fe.current_password}>
           {(p) => (
             <input {...p} type="password" autoComplete="current-password" required value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
           )}
         </Field>
-        <Field label="New password" error={fe.new_password} hint="At least 8 characters; signs you out everywhere">
+        <Field label={t('field.new_password')} error={fe.new_password} hint={t('password.hint')}>
           {(p) => <input {...p} type="password" autoComplete="new-password" required value={next} onInput={(e) => setNext(e.currentTarget.value)} />}
         </Field>
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions start">
           <button type="submit" class="btn primary" disabled={busy}>
-            Change password
+            {t('password.change')}
           </button>
         </div>
       </form>
@@ -183,7 +183,7 @@ function SecondFactorSection({ status, error, reload }: { status: MfaStatus | nu
     try {
       await api.disableTotp(password);
       setPassword('');
-      notify('Second factor turned off');
+      notify(t('mfa.turned_off'));
       reload();
     } catch (err) {
       setFail(failure(err));
@@ -195,28 +195,14 @@ function SecondFactorSection({ status, error, reload }: { status: MfaStatus | nu
   const on = status?.totp_enabled ?? false;
   return (
     <section class="card" aria-labelledby="account-mfa">
-      <h2 id="account-mfa">Second factor</h2>
+      <h2 id="account-mfa">{t('mfa.title')}</h2>
       {error && (
         <div role="alert" class="form-error">
-          Could not load the second factor: {error}
+          {t('mfa.load_error', { error })}
         </div>
       )}
-      {status && (
-        <p>
-          Two-factor authentication is{' '}
-          <strong data-testid="mfa-state" data-state={on ? 'on' : 'off'} class={on ? 'badge on' : 'badge off'}>
-            {on ? 'On' : 'Off'}
-          </strong>
-          {on && status.confirmed_at && <span class="muted small"> since {formatDate(status.confirmed_at)}</span>}
-          {on && (
-            <span class="muted small">
-              {' '}
-              · {status.recovery_codes_left} recovery code{status.recovery_codes_left === 1 ? '' : 's'} left
-            </span>
-          )}
-        </p>
-      )}
-      {status?.required && !on && <p class="muted small">Admins of this server must use a second factor.</p>}
+      {status && <MfaState on={on} since={status.confirmed_at} codesLeft={status.recovery_codes_left} />}
+      {status?.required && !on && <p class="muted small">{t('mfa.required')}</p>}
       {codes ? (
         <RecoveryCodesView
           codes={codes}
@@ -235,7 +221,7 @@ function SecondFactorSection({ status, error, reload }: { status: MfaStatus | nu
       ) : status && on ? (
         <form class="stack narrow" onSubmit={disable} noValidate>
           <input type="text" name="username" autoComplete="username" value={currentUser.value?.username ?? ''} readOnly hidden />
-          <Field label="Password" error={fail?.fields.password} hint={status.required ? 'Admins must use a second factor: set it up again right after.' : 'To turn the second factor off'}>
+          <Field label={t('field.password')} error={fail?.fields.password} hint={status.required ? t('mfa.password_hint_required') : t('mfa.password_hint')}>
             {(p) => (
               <input {...p} type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
             )}
@@ -243,7 +229,7 @@ function SecondFactorSection({ status, error, reload }: { status: MfaStatus | nu
           <FormError message={fail?.message ?? null} fields={fail?.fields} />
           <div class="dialog-actions start">
             <button type="submit" class="btn danger" disabled={busy}>
-              Turn off second factor
+              {t('mfa.turn_off')}
             </button>
           </div>
         </form>
@@ -283,31 +269,31 @@ function NewKeyForm({ isAdmin, onCreated }: { isAdmin: boolean; onCreated: () =>
     <div class="stack">
       {created && (
         <OneTimeSecret
-          label="New API key"
+          label={t('keys.new')}
           value={created.key}
           testId="new-api-key"
-          copyLabel="Copy key"
-          note={`Key “${created.name}” created. Copy it now: it is not shown again.`}
+          copyLabel={t('keys.copy')}
+          note={t('keys.created_note', { name: created.name })}
           onDone={() => setCreated(null)}
         />
       )}
-      <form class="inline-form" onSubmit={submit} noValidate aria-label="New API key">
-        <Field label="Key name" error={fe.name}>
+      <form class="inline-form" onSubmit={submit} noValidate aria-label={t('keys.new')}>
+        <Field label={t('keys.key_name')} error={fe.name}>
           {(p) => <input {...p} type="text" required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
         </Field>
-        <Field label="Key role" error={fe.role}>
+        <Field label={t('keys.key_role')} error={fe.role}>
           {(p) => (
             <select {...p} value={role} onChange={(e) => setRole(e.currentTarget.value as 'viewer' | 'admin')}>
-              <option value="viewer">viewer</option>
-              {isAdmin && <option value="admin">admin</option>}
+              <option value="viewer">{t('role.viewer')}</option>
+              {isAdmin && <option value="admin">{t('role.admin')}</option>}
             </select>
           )}
         </Field>
-        <Field label="Expires" error={fe.expires_at} hint="Optional">
+        <Field label={t('keys.expires')} error={fe.expires_at} hint={t('common.optional')}>
           {(p) => <input {...p} type="datetime-local" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />}
         </Field>
         <button type="submit" class="btn primary" disabled={busy}>
-          Create key
+          {t('keys.create')}
         </button>
       </form>
       <FormError message={fail?.message ?? null} fields={fail?.fields} />

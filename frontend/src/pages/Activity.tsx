@@ -1,4 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
+import { FeedText } from '../components/FeedText';
+import { t } from '../i18n';
 import { activity, files } from '../live';
 import { formatDate, formatRelative } from '../lib/format';
 import type { EventFrame } from '../realtime/events';
@@ -12,10 +14,7 @@ function FeedItem({ frame, now }: { frame: EventFrame; now: number }) {
   const d = describe(frame, nameOf);
   return (
     <li class={`feed-item feed-${frame.type.replace('.', '-')}`} data-seq={frame.seq ?? undefined}>
-      <span class="feed-text">
-        <strong class="actor">{d.actor}</strong> {d.verb} <span class="target">{d.target}</span>
-        {d.detail ? ` ${d.detail}` : ''}
-      </span>{' '}
+      <FeedText d={d} />{' '}
       <time dateTime={frame.ts} title={formatDate(frame.ts)}>
         {formatRelative(frame.ts, now)}
       </time>
@@ -40,22 +39,22 @@ export function ActivityPage() {
   return (
     <section class="page">
       <div class="page-head">
-        <h1>Activity</h1>
+        <h1>{t('activity.title')}</h1>
       </div>
       {activity.error.value && (
         <div role="alert" class="form-error">
-          Could not load activity: {activity.error.value}
+          {t('activity.load_error', { error: activity.error.value })}
         </div>
       )}
-      <ol aria-label="Activity feed" class="feed" aria-busy={activity.loading.value}>
+      <ol aria-label={t('activity.feed')} class="feed" aria-busy={activity.loading.value}>
         {shown.map((e) => (
           <FeedItem key={e.seq} frame={e} now={now} />
         ))}
       </ol>
-      {activity.loaded.value && shown.length === 0 && <p class="muted">Nothing has happened yet.</p>}
+      {activity.loaded.value && shown.length === 0 && <p class="muted">{t('activity.empty')}</p>}
       {activity.hasMore.value && (
         <button type="button" class="btn" disabled={activity.loading.value} onClick={() => void activity.loadOlder()}>
-          Load older
+          {t('common.load_older')}
         </button>
       )}
     </section>

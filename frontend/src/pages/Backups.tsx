@@ -7,24 +7,25 @@ import { ApiError } from '../api/http';
 import type { Backup } from '../api/types';
 import { Modal } from '../components/Modal';
 import { ProgressBar } from '../components/ProgressBar';
+import { t, tx } from '../i18n';
+import { errorMessage } from '../i18n/errors';
+import { backupStatusName, triggerName } from '../i18n/labels';
 import { backups } from '../live';
 import { saveBlob } from '../lib/download';
-import { formatBytes, formatCount, formatDate, formatRelative } from '../lib/format';
+import { formatBytes, formatDate, formatRelative } from '../lib/format';
 import { notify, notifyError } from '../stores/toasts';
-
-const TRIGGERS: Record<Backup['trigger'], string> = { api: 'manual', schedule: 'scheduled', cli: 'command line' };
 
 /** What a running backup is doing, in words. */
 function phaseText(b: Backup): string {
   switch (b.phase) {
     case 'database':
-      return 'Snapshotting the database';
+      return t('backup.phase.database');
     case 'objects':
-      return `Copying files ${formatCount(b.objects_done)} / ${formatCount(b.objects_total)}`;
+      return t('backup.phase.objects', { done: b.objects_done, total: b.objects_total });
     case 'manifest':
-      return 'Writing the manifest';
+      return t('backup.phase.manifest');
     default:
-      return 'Finishing';
+      return t('backup.phase.done');
   }
 }
 
@@ -35,7 +36,7 @@ function BackupProgress({ b }: { b: Backup }) {
   return (
     <div class="backup-progress">
       <ProgressBar
-        label={`Progress of backup ${b.id}`}
+        label={t('backup.progress_label', { id: b.id })}
         value={counting ? b.objects_done : b.phase === 'manifest' || b.phase === 'done' ? 1 : null}
         max={counting ? b.objects_total : 1}
         valueText={text}
@@ -56,31 +57,27 @@ function Summary({ now }: { now: number }) {
   if (!last) {
     return (
       <p class="backup-summary" role="status" data-testid="backup-summary" data-state="none">
-        {running ? 'The first backup is running.' : 'No backups yet.'}
+        {running ? t('backup.summary.first_running') : t('backup.summary.none')}
       </p>
     );
   }
-  const when = last.finished_at ?? last.created_at;
+  const at = last.finished_at ?? last.created_at;
+  const when = (
+    <time dateTime={at} title={formatDate(at)}>
+      {formatRelative(at, now)}
+    </time>
+  );
+  const scheduled = last.trigger === 'schedule';
   if (last.status === 'failed') {
     return (
       <div class="backup-summary failed" role="alert" data-testid="backup-summary" data-state="failed">
-        <strong>
-          Last backup: failed{' '}
-          <time dateTime={when} title={formatDate(when)}>
-            {formatRelative(when, now)}
-          </time>
-        </strong>
-        {last.trigger === 'schedule' ? ' (scheduled)' : ''}: {last.error ?? 'no reason given'}
+        {tx(scheduled ? 'backup.summary.failed_scheduled' : 'backup.summary.failed', { when, error: last.error ?? t('backup.no_reason') })}
       </div>
     );
   }
   return (
     <p class="backup-summary ok" role="status" data-testid="backup-summary" data-state="completed">
-      Last backup: completed{' '}
-      <time dateTime={when} title={formatDate(when)}>
-        {formatRelative(when, now)}
-      </time>
-      {last.trigger === 'schedule' ? ' (scheduled)' : ''}
+      {tx(scheduled ? 'backup.summary.completed_scheduled' : 'backup.summary.completed', { when })}
     </p>
   );
 }
@@ -106,10 +103,9 @@ export function BackupsPage() {
       backups.upsert(await api.createBackup());
       setNow(Date.now());
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409) {
-        notifyError(new Error(e.code === 'backup_running' ? 'A backup is already running' : e.message));
-        void backups.load();
-      } else notifyError(e);
+      // 409 `backup_running`: "A backup is already running" (by its code, in the current language).
+      notifyError(e);
+      if (e instanceof ApiError && e.status === 409) void backups.load();
     } finally {
       setStarting(false);
     }
@@ -130,16 +126,16 @@ export function BackupsPage() {
   return (
     <section class="page">
       <div class="page-head">
-        <h1>Backups</h1>
+        <h1>{t('backups.title')}</h1>
         <div class="head-actions">
           <button
             type="button"
             class="btn primary"
             disabled={starting || running !== null}
-            title={running ? 'A backup is running' : undefined}
+            title={running ? t('backups.running') : undefined}
             onClick={() => void backUpNow()}
           >
-            Back up now
+            {t('backups.now')}
           </button>
         </div>
       </div>
@@ -148,26 +144,26 @@ export function BackupsPage() {
 
       {backups.error.value && (
         <div role="alert" class="form-error">
-          Could not load backups: {backups.error.value}
+          {t('backups.load_error', { error: backups.error.value })}
         </div>
       )}
 
       <div class="table-wrap">
-        <table aria-label="Backups" aria-busy={backups.loading.value}>
+        <table aria-label={t('backups.title')} aria-busy={backups.loading.value}>
           <thead>
             <tr>
-              <th scope="col">Created</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Status</th>
+              <th scope="col">{t('backups.created')}</th>
+              <th scope="col">{t('backups.trigger')}</th>
+              <th scope="col">{t('backups.status')}</th>
               <th scope="col" class="num">
-                Size
+                {t('backups.size')}
               </th>
-              <th scope="col">Objects</th>
+              <th scope="col">{t('backups.objects')}</th>
               <th scope="col" class="num">
-                Last seq
+                {t('backups.last_seq')}
               </th>
               <th scope="col" class="actions-col">
-                Actions
+                {t('common.actions')}
               </th>
             </tr>
           </thead>
@@ -179,41 +175,39 @@ export function BackupsPage() {
                   <br />
                   <code class="muted small">{b.id}</code>
                 </td>
-                <td>{TRIGGERS[b.trigger] ?? b.trigger}</td>
+                <td>{triggerName(b.trigger)}</td>
                 <td class="status-cell">
                   <span class={`badge backup-${b.status}`} data-testid="backup-status">
-                    {b.status}
+                    {backupStatusName(b.status)}
                   </span>
                   {b.status === 'running' && <BackupProgress b={b} />}
                   {b.status === 'failed' && b.error && <small class="backup-error">{b.error}</small>}
                 </td>
                 <td class="num">{b.status === 'running' && b.size_bytes === 0 ? '—' : formatBytes(b.size_bytes)}</td>
-                <td>
-                  {formatCount(b.objects_copied)} copied, {formatCount(b.objects_reused)} reused
-                </td>
+                <td>{t('backups.objects_counts', { copied: b.objects_copied, reused: b.objects_reused })}</td>
                 <td class="num">{b.last_seq ?? '—'}</td>
                 <td class="actions">
                   {b.status === 'completed' && (
                     <button
                       type="button"
                       class="btn small"
-                      aria-label={`Download ${b.id}`}
+                      aria-label={t('backups.download_label', { id: b.id })}
                       disabled={downloading === b.id}
                       onClick={() => void download(b)}
                     >
-                      {downloading === b.id ? 'Downloading…' : 'Download'}
+                      {downloading === b.id ? t('backups.downloading') : t('common.download')}
                     </button>
                   )}
                   {b.status !== 'running' && (
                     <button
                       type="button"
                       class="btn small danger"
-                      aria-label={`Delete ${b.id}`}
+                      aria-label={t('backups.delete_label', { id: b.id })}
                       disabled={running !== null}
-                      title={running ? 'Not while a backup runs' : undefined}
+                      title={running ? t('backups.not_while_running') : undefined}
                       onClick={() => setConfirm(b)}
                     >
-                      Delete
+                      {t('common.delete')}
                     </button>
                   )}
                 </td>
@@ -222,7 +216,7 @@ export function BackupsPage() {
             {backups.loaded.value && items.length === 0 && (
               <tr>
                 <td colSpan={7} class="empty">
-                  No backups yet.
+                  {t('backups.empty')}
                 </td>
               </tr>
             )}
@@ -245,7 +239,7 @@ function DeleteBackupDialog({ backup, onClose }: { backup: Backup; onClose: () =
     try {
       await api.deleteBackup(backup.id);
       backups.removed(backup.id);
-      notify(`Deleted backup ${backup.id}`);
+      notify(t('backups.deleted', { id: backup.id }));
       onClose();
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
@@ -253,19 +247,16 @@ function DeleteBackupDialog({ backup, onClose }: { backup: Backup; onClose: () =
         onClose();
         return;
       }
-      setError(e instanceof ApiError && e.status === 409 ? 'A backup is running: try again once it has finished.' : e instanceof Error ? e.message : String(e));
+      setError(e instanceof ApiError && e.status === 409 ? t('backups.delete_running') : errorMessage(e));
     } finally {
       setBusy(false);
     }
   }
 
   return (
-    <Modal title={`Delete backup ${backup.id}?`} onClose={onClose}>
+    <Modal title={t('backups.delete_title', { id: backup.id })} onClose={onClose}>
       <div class="stack">
-        <p>
-          The backup taken {formatDate(backup.created_at)} ({formatBytes(backup.size_bytes)}) is removed from the backup location, with the
-          files no other backup needs. This cannot be undone.
-        </p>
+        <p>{t('backups.delete_body', { date: formatDate(backup.created_at), size: formatBytes(backup.size_bytes) })}</p>
         {error && (
           <div role="alert" class="form-error">
             {error}
@@ -273,10 +264,10 @@ function DeleteBackupDialog({ backup, onClose }: { backup: Backup; onClose: () =
         )}
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="button" class="btn danger" disabled={busy} onClick={() => void remove()}>
-            Delete
+            {t('common.delete')}
           </button>
         </div>
       </div>

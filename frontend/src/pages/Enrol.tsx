@@ -3,9 +3,10 @@
 import { useState } from 'preact/hooks';
 import { currentUser, logout } from '../api/session';
 import { RecoveryCodesView, TotpSetup } from '../components/AccountParts';
+import { AuthTools } from '../components/AuthCard';
 import { Toasts } from '../components/Toasts';
+import { t } from '../i18n';
 import { checkMfaGate } from '../live';
-import { theme, toggleTheme } from '../theme';
 
 export function EnrolPage() {
   const [codes, setCodes] = useState<string[] | null>(null);
@@ -14,23 +15,19 @@ export function EnrolPage() {
 
   return (
     <div class="login-page">
-      <button type="button" class="btn icon login-theme" aria-label="Toggle theme" onClick={toggleTheme}>
-        <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
-      </button>
+      <AuthTools />
       <main class="login-card wide-card">
         <div class="brand login-brand">
           <span class="logo" aria-hidden="true" />
           <span>Switchboard</span>
         </div>
-        <h1>Set up two-factor authentication</h1>
-        <p class="muted">
-          Admins of this server must use a second factor. {user ? `Signed in as ${user.username}. ` : ''}Set it up to continue.
-        </p>
-        <section aria-label="Second factor" class="stack">
+        <h1>{t('enrol.title')}</h1>
+        <p class="muted">{user ? t('enrol.intro_user', { username: user.username }) : t('enrol.intro')}</p>
+        <section aria-label={t('mfa.title')} class="stack">
           {codes ? (
             <RecoveryCodesView
               codes={codes}
-              doneLabel="Continue"
+              doneLabel={t('common.continue')}
               onDone={() => {
                 setBusy(true);
                 void checkMfaGate().finally(() => setBusy(false));
@@ -41,7 +38,7 @@ export function EnrolPage() {
           )}
         </section>
         <button type="button" class="btn wide" disabled={busy} onClick={() => void logout()}>
-          Log out
+          {t('layout.log_out')}
         </button>
       </main>
       <Toasts />

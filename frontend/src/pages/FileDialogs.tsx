@@ -1,27 +1,15 @@
 // Dialogs of the files page: share links and import from a URL.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api/endpoints';
-import { ApiError } from '../api/http';
 import type { FileItem, Link } from '../api/types';
 import { Field, FormError } from '../components/Field';
 import { Modal } from '../components/Modal';
+import { t } from '../i18n';
+import { failure, type Failure } from '../lib/failure';
 import { transfers } from '../live';
 import { copyText } from '../lib/clipboard';
 import { formatDate, localInputToIso } from '../lib/format';
 import { notify, notifyError } from '../stores/toasts';
-
-interface Failure {
-  message: string;
-  fields: Record<string, string>;
-}
-
-function failure(e: unknown): Failure {
-  if (e instanceof ApiError) {
-    const message = e.status === 422 && Object.keys(e.fields).length > 0 ? 'Please correct the highlighted fields.' : e.message;
-    return { message: message.charAt(0).toUpperCase() + message.slice(1), fields: e.fields };
-  }
-  return { message: e instanceof Error ? e.message : String(e), fields: {} };
-}
 
 export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => void }) {
   const [links, setLinks] = useState<Link[] | null>(null);
@@ -65,7 +53,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
     try {
       await api.deleteLink(link.token);
       setLinks((cur) => (cur ?? []).filter((l) => l.token !== link.token));
-      notify('Link revoked');
+      notify(t('share.revoked'));
     } catch (err) {
       notifyError(err);
     }
@@ -73,13 +61,13 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
 
   const fe = fail?.fields ?? {};
   return (
-    <Modal title={`Share ${file.name}`} onClose={onClose} class="wide">
+    <Modal title={t('share.title', { name: file.name })} onClose={onClose} class="wide">
       <form onSubmit={create} class="stack" noValidate>
         <div class="row">
-          <Field label="Expires at" error={fe.expires_at} hint="Optional">
+          <Field label={t('field.expires_at')} error={fe.expires_at} hint={t('common.optional')}>
             {(p) => <input {...p} type="datetime-local" value={expiresAt} onInput={(e) => setExpiresAt(e.currentTarget.value)} />}
           </Field>
-          <Field label="Max downloads" error={fe.max_downloads} hint="Optional">
+          <Field label={t('field.max_downloads')} error={fe.max_downloads} hint={t('common.optional')}>
             {(p) => (
               <input
                 {...p}
@@ -96,35 +84,36 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="submit" class="btn primary" disabled={busy}>
-            Create link
+            {t('share.create')}
           </button>
         </div>
       </form>
-      <h3 class="subhead">Links</h3>
+      <h3 class="subhead">{t('share.links')}</h3>
       {links === null ? (
-        <p class="muted">Loading…</p>
+        <p class="muted">{t('common.loading')}</p>
       ) : links.length === 0 ? (
-        <p class="muted">No links yet.</p>
+        <p class="muted">{t('share.none')}</p>
       ) : (
-        <ul class="links" aria-label="Share links">
+        <ul class="links" aria-label={t('share.list')}>
           {links.map((l) => (
             <li key={l.token}>
               <code class="link-url">{l.url}</code>
               <span class="muted small">
-                {l.download_count}
-                {l.max_downloads != null ? ` of ${l.max_downloads}` : ''} downloads
-                {l.expires_at ? ` · expires ${formatDate(l.expires_at)}` : ''}
+                {l.max_downloads != null
+                  ? t('share.downloads_max', { count: l.download_count, max: l.max_downloads })
+                  : t('share.downloads', { count: l.download_count })}
+                {l.expires_at ? t('common.separator') + t('share.expires', { date: formatDate(l.expires_at) }) : ''}
               </span>
               <span class="link-actions">
                 <button
                   type="button"
                   class="btn small"
-                  onClick={() => void copyText(l.url).then(() => notify('Link copied'), notifyError)}
+                  onClick={() => void copyText(l.url).then(() => notify(t('share.copied')), notifyError)}
                 >
-                  Copy link
+                  {t('common.copy_link')}
                 </button>
                 <button type="button" class="btn small danger" onClick={() => void revoke(l)}>
-                  Revoke link
+                  {t('share.revoke')}
                 </button>
               </span>
             </li>
@@ -133,7 +122,7 @@ export function ShareDialog({ file, onClose }: { file: FileItem; onClose: () => 
       )}
       <div class="dialog-actions">
         <button type="button" class="btn" onClick={onClose}>
-          Close
+          {t('common.close')}
         </button>
       </div>
     </Modal>
@@ -153,7 +142,7 @@ export function ImportDialog({ onClose }: { onClose: () => void }) {
     try {
       const task = await api.importFile({ url: url.trim(), name: name.trim() || null });
       transfers.addTask(task);
-      notify(`Importing ${task.name ?? url.trim()}`);
+      notify(t('import_url.started', { name: task.name ?? url.trim() }));
       onClose();
     } catch (err) {
       setFail(failure(err));
@@ -164,30 +153,30 @@ export function ImportDialog({ onClose }: { onClose: () => void }) {
 
   const fe = fail?.fields ?? {};
   return (
-    <Modal title="Import from URL" onClose={onClose}>
+    <Modal title={t('import_url.title')} onClose={onClose}>
       <form onSubmit={submit} class="stack" noValidate>
-        <Field label="URL" error={fe.url}>
+        <Field label={t('field.url')} error={fe.url}>
           {(p) => (
             <input
               {...p}
               type="url"
               required
-              placeholder="https://example.com/file.zip"
+              placeholder={t('import_url.placeholder')}
               value={url}
               onInput={(e) => setUrl(e.currentTarget.value)}
             />
           )}
         </Field>
-        <Field label="Name" error={fe.name} hint="Optional">
+        <Field label={t('field.name')} error={fe.name} hint={t('common.optional')}>
           {(p) => <input {...p} type="text" value={name} onInput={(e) => setName(e.currentTarget.value)} />}
         </Field>
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="submit" class="btn primary" disabled={busy}>
-            Import
+            {t('import_url.submit')}
           </button>
         </div>
       </form>

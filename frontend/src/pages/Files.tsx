@@ -4,8 +4,11 @@ import { currentUser } from '../api/session';
 import type { FileItem } from '../api/types';
 import { Pager } from '../components/Pager';
 import { SortHeader } from '../components/SortHeader';
+import { t } from '../i18n';
+import { errorMessage } from '../i18n/errors';
+import { reasonText } from '../i18n/labels';
 import { files, refreshTasks, transfers } from '../live';
-import { formatBytes, formatDate, formatDuration, formatRate } from '../lib/format';
+import { formatBytes, formatCount, formatDate, formatDuration, formatPercent, formatRate } from '../lib/format';
 import type { FileSortField } from '../stores/files';
 import { notify, notifyError } from '../stores/toasts';
 import { etaSeconds, fraction, type Transfer } from '../stores/transfers';
@@ -27,87 +30,80 @@ function upload(list: FileList | File[]): void {
         void files.load();
       },
       (e: unknown) => {
-        const message = e instanceof Error ? e.message : String(e);
+        const message = errorMessage(e);
         transfers.endUpload(id, message);
-        notifyError(new Error(`Upload of ${file.name} failed: ${message}`));
+        notifyError(new Error(t('files.upload_failed', { name: file.name, error: message })));
       },
     );
   }
 }
 
-function viaText(t: Transfer): string {
-  switch (t.via) {
+function viaText(x: Transfer): string {
+  switch (x.via) {
     case 'api':
-      return 'download';
     case 'link':
-      return 'share link';
     case 'import':
-      return 'import';
     case 'upload':
-      return 'upload';
+      return t(`transfer.via.${x.via}`);
     default:
-      return t.via;
+      return x.via;
   }
 }
 
-function stateText(t: Transfer): string | null {
-  switch (t.state) {
+function stateText(x: Transfer): string | null {
+  switch (x.state) {
     case 'queued':
-      return 'Queued';
     case 'paused':
-      return 'Paused';
     case 'done':
-      return 'Done';
     case 'cancelled':
-      return 'Cancelled';
+      return t(`transfer.state.${x.state}`);
     case 'failed':
     case 'aborted':
-      return t.reason ? `Stopped (${t.reason.replace(/_/g, ' ')})` : 'Stopped';
+      return x.reason ? t('transfer.state.stopped_reason', { reason: reasonText(x.reason) }) : t('transfer.state.stopped');
     default:
       return null;
   }
 }
 
-function TransferItem({ t, canCancel }: { t: Transfer; canCancel: boolean }) {
-  const f = fraction(t);
-  const eta = etaSeconds(t);
-  const name = t.name || 'file';
-  const status = stateText(t);
-  const running = t.state === 'active' || t.state === 'queued';
+function TransferItem({ t: x, canCancel }: { t: Transfer; canCancel: boolean }) {
+  const f = fraction(x);
+  const eta = etaSeconds(x);
+  const name = x.name || t('transfer.file');
+  const status = stateText(x);
+  const running = x.state === 'active' || x.state === 'queued';
   return (
-    <li class={`transfer transfer-${t.state}`}>
+    <li class={`transfer transfer-${x.state}`}>
       <div class="transfer-head">
         <span class="transfer-name">{name}</span>
-        <span class="badge">{viaText(t)}</span>
-        {t.actor && <span class="muted small">by {t.actor}</span>}
+        <span class="badge">{viaText(x)}</span>
+        {x.actor && <span class="muted small">{t('transfer.by', { username: x.actor })}</span>}
       </div>
-      {f === null || t.state === 'queued' ? (
+      {f === null || x.state === 'queued' ? (
         <progress aria-label={name} />
       ) : (
         <progress aria-label={name} max={1} value={f} />
       )}
       <div class="transfer-meta small">
         <span>
-          {formatBytes(t.bytesSent)}
-          {t.bytesTotal !== null ? ` of ${formatBytes(t.bytesTotal)}` : ''}
+          {x.bytesTotal !== null ? t('transfer.bytes_of', { sent: formatBytes(x.bytesSent), total: formatBytes(x.bytesTotal) }) : formatBytes(x.bytesSent)}
         </span>
         {status ? (
           <span>{status}</span>
         ) : (
           <>
-            <span class="speed">{formatRate(t.rate)}</span>
-            <span class="eta">{eta === null ? 'time left unknown' : `${formatDuration(eta)} left`}</span>
+            <span class="speed">{formatRate(x.rate)}</span>
+            <span class="eta">{eta === null ? t('transfer.eta_unknown') : t('transfer.eta', { duration: formatDuration(eta) })}</span>
           </>
         )}
-        {t.kind === 'import' && t.taskId && running && canCancel && (
+        {x.kind === 'import' && x.taskId && running && canCancel && (
           <button
             type="button"
             class="btn small"
             onClick={() =>
-              void api.cancelTask(t.taskId!).then(() => transfers.markCancelled(t.taskId!), notifyError)
+              void api.cancelTask(x.taskId!).then(() => transfers.markCancelled(x.taskId!), notifyError)
             }
           >
-            Cancel import
+            {t('transfer.cancel')}
           </button>
         )}
       </div>
@@ -142,7 +138,7 @@ export function FilesPage() {
     try {
       await api.deleteFile(file.id);
       files.remove(file.id);
-      notify(`Deleted ${file.name}`);
+      notify(t('files.deleted', { name: file.name }));
     } catch (e) {
       notifyError(e);
     }
@@ -190,10 +186,10 @@ export function FilesPage() {
   return (
     <section class="page">
       <div class="page-head">
-        <h1>Files</h1>
+        <h1>{t('files.title')}</h1>
         {isAdmin && (
           <button type="button" class="btn" onClick={() => setDialog({ kind: 'import' })}>
-            Import from URL
+            {t('files.import_url')}
           </button>
         )}
       </div>
@@ -220,11 +216,11 @@ export function FilesPage() {
               if (e.dataTransfer?.files.length) upload(e.dataTransfer.files);
             }}
           >
-            Drop files here
+            {t('files.drop')}
           </div>
           <div class="upload-pick">
             <label for="upload-input" class="btn primary file-label">
-              Upload files
+              {t('files.upload')}
             </label>
             <input
               id="upload-input"
@@ -241,64 +237,62 @@ export function FilesPage() {
         </div>
       )}
 
-      <ul aria-label="Uploads" class="uploads">
+      <ul aria-label={t('files.uploads')} class="uploads">
         {uploads.map((u) => (
           <li key={u.id} class={`upload upload-${u.state}`}>
             <span class="transfer-name">{u.name}</span>
             <progress aria-label={u.name} max={u.total || 1} value={u.state === 'done' ? u.total || 1 : u.sent} />
             <span class="small muted">
               {u.state === 'failed'
-                ? `Failed: ${u.error ?? ''}`
+                ? t('files.upload_failed_short', { error: u.error ?? '' })
                 : u.state === 'retrying'
-                ? `Reconnecting… ${u.total ? Math.floor((u.sent / u.total) * 100) : 0}%`
-                : `${u.total ? Math.floor((u.sent / u.total) * 100) : 0}%`}
+                ? t('files.upload_retrying', { percent: formatPercent(u.total ? u.sent / u.total : 0) })
+                : formatPercent(u.total ? u.sent / u.total : 0)}
             </span>
           </li>
         ))}
       </ul>
 
       {selected.size > 0 && (
-        <div class="selection-bar" role="region" aria-label="Selection">
-          <span>
-            {selected.size} file{selected.size === 1 ? '' : 's'} selected
-          </span>
+        <div class="selection-bar" role="region" aria-label={t('files.selection')}>
+          <span>{t('files.selected', { count: selected.size })}</span>
           <button type="button" class="btn primary small" onClick={() => void downloadSelected()}>
-            Download as ZIP
+            {t('files.download_zip')}
           </button>
           <button type="button" class="btn small" onClick={() => setSelected(new Set())}>
-            Clear selection
+            {t('files.clear_selection')}
           </button>
         </div>
       )}
 
       <div class="toolbar" role="search">
         <div class="field inline grow">
-          <label for="files-search">Search files</label>
-          <input id="files-search" type="search" placeholder="File name" value={search} onInput={(e) => onSearch(e.currentTarget.value)} />
+          <label for="files-search">{t('files.search')}</label>
+          <input id="files-search" type="search" placeholder={t('files.search_placeholder')} value={search} onInput={(e) => onSearch(e.currentTarget.value)} />
         </div>
       </div>
 
       {files.error.value && (
         <div role="alert" class="form-error">
-          Could not load files: {files.error.value}
+          {t('files.load_error', { error: files.error.value })}
         </div>
       )}
 
       <div class="table-wrap">
-        <table aria-label="Files" aria-busy={files.loading.value}>
+        <table aria-label={t('files.title')} aria-busy={files.loading.value}>
           <thead>
             <tr>
               <th scope="col" class="select-col">
-                <input type="checkbox" aria-label="Select all files on this page" checked={allOnPage} onChange={toggleAll} />
+                <input type="checkbox" aria-label={t('files.select_all')} checked={allOnPage} onChange={toggleAll} />
               </th>
-              <SortHeader label="Name" field="name" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Size" field="size" sort={q.sort} desc={q.desc} onSort={sort} class="num" />
-              <SortHeader label="Type" field="content_type" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Downloads" field="download_count" sort={q.sort} desc={q.desc} onSort={sort} class="num" />
-              <SortHeader label="Uploaded" field="created_at" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Expires" field="expires_at" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('files.name')} field="name" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('files.size')} field="size" sort={q.sort} desc={q.desc} onSort={sort} class="num" />
+              <SortHeader label={t('files.type')} field="content_type" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('files.downloads')} field="download_count" sort={q.sort} desc={q.desc} onSort={sort} class="num" />
+              <SortHeader label={t('files.uploaded')} field="created_at" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('files.expires')} field="expires_at" sort={q.sort} desc={q.desc} onSort={sort} />
               <th scope="col" class="actions-col">
-                Actions
+                {t('common.actions')}
               </th>
             </tr>
           </thead>
@@ -308,7 +302,7 @@ export function FilesPage() {
                 <td class="select-col">
                   <input
                     type="checkbox"
-                    aria-label={`Select ${f.name}`}
+                    aria-label={t('files.select', { name: f.name })}
                     checked={selected.has(f.id)}
                     onClick={(e) => toggle(i, e.shiftKey)}
                   />
@@ -317,32 +311,37 @@ export function FilesPage() {
                 <td class="num">{formatBytes(f.size)}</td>
                 <td class="muted">{f.content_type}</td>
                 <td class="num" data-testid="download-count">
-                  {f.download_count}
+                  {formatCount(f.download_count)}
                 </td>
                 <td>
                   <time dateTime={f.created_at}>{formatDate(f.created_at)}</time>
                 </td>
-                <td>{f.expires_at ? <time dateTime={f.expires_at}>{formatDate(f.expires_at)}</time> : <span class="muted">Never</span>}</td>
+                <td>{f.expires_at ? <time dateTime={f.expires_at}>{formatDate(f.expires_at)}</time> : <span class="muted">{t('common.never_expires')}</span>}</td>
                 <td class="actions">
                   <a
                     class="btn small"
                     href={api.downloadUrl(f.id)}
                     download={f.name}
-                    aria-label={`Download ${f.name}`}
+                    aria-label={t('files.download_label', { name: f.name })}
                     onClick={(e) => {
                       e.preventDefault();
                       void api.downloadFile(f.id, f.name).catch(notifyError);
                     }}
                   >
-                    Download
+                    {t('common.download')}
                   </a>
                   {isAdmin && (
                     <>
-                      <button type="button" class="btn small" aria-label={`Share ${f.name}`} onClick={() => setDialog({ kind: 'share', file: f })}>
-                        Share
+                      <button
+                        type="button"
+                        class="btn small"
+                        aria-label={t('files.share_label', { name: f.name })}
+                        onClick={() => setDialog({ kind: 'share', file: f })}
+                      >
+                        {t('files.share')}
                       </button>
-                      <button type="button" class="btn small danger" aria-label={`Delete ${f.name}`} onClick={() => void remove(f)}>
-                        Delete
+                      <button type="button" class="btn small danger" aria-label={t('files.delete_label', { name: f.name })} onClick={() => void remove(f)}>
+                        {t('common.delete')}
                       </button>
                     </>
                   )}
@@ -352,7 +351,7 @@ export function FilesPage() {
             {files.loaded.value && items.length === 0 && (
               <tr>
                 <td colSpan={8} class="empty">
-                  No files yet.
+                  {t('files.empty')}
                 </td>
               </tr>
             )}
@@ -360,19 +359,17 @@ export function FilesPage() {
         </table>
       </div>
       <div class="list-foot">
-        <span class="muted small">
-          {files.total.value} file{files.total.value === 1 ? '' : 's'}
-        </span>
+        <span class="muted small">{t('files.count', { count: files.total.value })}</span>
         <Pager page={q.page} pages={files.pages()} onPage={(page) => void files.setQuery({ page })} />
       </div>
 
-      <h2 class="subhead">Transfers</h2>
-      <ul aria-label="Transfers" class="transfers">
-        {inFlight.map((t) => (
-          <TransferItem key={t.key} t={t} canCancel={isAdmin} />
+      <h2 class="subhead">{t('files.transfers')}</h2>
+      <ul aria-label={t('files.transfers')} class="transfers">
+        {inFlight.map((tr) => (
+          <TransferItem key={tr.key} t={tr} canCancel={isAdmin} />
         ))}
       </ul>
-      {inFlight.length === 0 && <p class="muted small">No transfers in flight.</p>}
+      {inFlight.length === 0 && <p class="muted small">{t('files.no_transfers')}</p>}
 
       {dialog?.kind === 'share' && <ShareDialog file={dialog.file} onClose={() => setDialog(null)} />}
       {dialog?.kind === 'import' && <ImportDialog onClose={() => setDialog(null)} />}

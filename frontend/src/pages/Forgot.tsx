@@ -4,10 +4,9 @@ import { useState } from 'preact/hooks';
 import * as api from '../api/endpoints';
 import { AuthCard } from '../components/AuthCard';
 import { FormError } from '../components/Field';
+import { t } from '../i18n';
 import { failure } from '../lib/failure';
 import { onLinkClick } from '../router';
-
-export const RESET_SENT_TEXT = 'If that address belongs to an account, a link is on its way';
 
 export function ForgotPage() {
   const [email, setEmail] = useState('');
@@ -30,19 +29,19 @@ export function ForgotPage() {
   }
 
   return (
-    <AuthCard title="Forgot password">
+    <AuthCard title={t('forgot.title')}>
       {sent ? (
         <div class="stack">
           <div role="status" class="form-notice">
-            {RESET_SENT_TEXT}
+            {t('forgot.sent')}
           </div>
-          <p class="muted small">The link works once and for a limited time. Check your spam folder if nothing arrives.</p>
+          <p class="muted small">{t('forgot.sent_hint')}</p>
         </div>
       ) : (
         <form onSubmit={submit} class="stack">
-          <p class="muted">Enter the e-mail address of your account and we will send you a link to choose a new password.</p>
+          <p class="muted">{t('forgot.intro')}</p>
           <div class="field">
-            <label for="forgot-email">Email</label>
+            <label for="forgot-email">{t('field.email')}</label>
             <input
               id="forgot-email"
               name="email"
@@ -56,12 +55,12 @@ export function ForgotPage() {
           </div>
           <FormError message={error} />
           <button type="submit" class="btn primary wide" disabled={busy}>
-            Send reset link
+            {t('forgot.submit')}
           </button>
         </form>
       )}
       <a href="/login" class="auth-link" onClick={(e) => onLinkClick(e, '/login')}>
-        Back to sign in
+        {t('auth.back_to_sign_in')}
       </a>
     </AuthCard>
   );

@@ -8,10 +8,12 @@ import type { ImportFormat, ImportMode, UserImportReport } from '../api/types';
 import { Field } from '../components/Field';
 import { Modal } from '../components/Modal';
 import { ProgressBar } from '../components/ProgressBar';
+import { t, tx } from '../i18n';
+import { problemText } from '../i18n/errors';
 import { imports } from '../live';
 import { formatOfName, previewCsv, previewJsonl, type ImportPreview } from '../lib/csv';
 import { failure } from '../lib/failure';
-import { formatBytes, formatCount } from '../lib/format';
+import { formatBytes, formatList } from '../lib/format';
 import type { ImportRun } from '../stores/imports';
 
 /** Enough of the file for a preview of its first rows (the whole file goes to the server). */
@@ -20,10 +22,7 @@ const PREVIEW_ROWS = 5;
 /** Problems listed at most in the dialog (the counts stay exact). */
 const LISTED_ERRORS = 1000;
 
-const MODES: [ImportMode, string, string][] = [
-  ['all_or_nothing', 'All or nothing', 'Any problem: nothing is created.'],
-  ['skip_invalid', 'Skip invalid rows', 'The good rows are created, the others reported.'],
-];
+const MODES: ImportMode[] = ['all_or_nothing', 'skip_invalid'];
 
 interface Done {
   report: UserImportReport;
@@ -33,8 +32,7 @@ interface Done {
 
 function summaryText(d: Done): string {
   const { created, skipped } = d.report;
-  if (d.dryRun) return `Dry run: ${formatCount(created)} would be created, ${formatCount(skipped)} skipped`;
-  return `${formatCount(created)} created, ${formatCount(skipped)} skipped`;
+  return t(d.dryRun ? 'import.summary_dry' : 'import.summary', { created, skipped });
 }
 
 function Preview({ preview }: { preview: ImportPreview }) {
@@ -44,21 +42,21 @@ function Preview({ preview }: { preview: ImportPreview }) {
     <div class="stack tight">
       {preview.missing.length > 0 && (
         <div role="alert" class="form-error">
-          The header has no {preview.missing.join(' or ')} column: the server will refuse this file.
+          {t('import.missing', { columns: formatList(preview.missing, 'or') })}
         </div>
       )}
       <div class="table-wrap preview-wrap">
-        <table aria-label="Import preview" data-testid="import-preview">
+        <table aria-label={t('import.preview')} data-testid="import-preview">
           <thead>
             <tr>
               <th scope="col" class="num">
-                Line
+                {t('import.line')}
               </th>
               {cols.length === 0 ? (
-                <th scope="col">Content</th>
+                <th scope="col">{t('import.content')}</th>
               ) : (
                 cols.map((c, i) => (
-                  <th key={i} scope="col" class={ignored.has(c) ? 'ignored' : undefined} title={ignored.has(c) ? 'Not imported' : undefined}>
+                  <th key={i} scope="col" class={ignored.has(c) ? 'ignored' : undefined} title={ignored.has(c) ? t('import.not_imported') : undefined}>
                     {c}
                   </th>
                 ))
@@ -71,7 +69,7 @@ function Preview({ preview }: { preview: ImportPreview }) {
                 <td class="num muted">{r.line}</td>
                 {r.cells === null ? (
                   <td colSpan={Math.max(1, cols.length)} class="preview-bad">
-                    Not a JSON object: <code>{r.raw}</code>
+                    {tx('import.not_json', { raw: <code>{r.raw}</code> })}
                   </td>
                 ) : (
                   r.cells.map((v, i) => (
@@ -85,14 +83,14 @@ function Preview({ preview }: { preview: ImportPreview }) {
             {preview.rows.length === 0 && (
               <tr>
                 <td colSpan={Math.max(1, cols.length) + 1} class="empty">
-                  No rows.
+                  {t('import.no_rows')}
                 </td>
               </tr>
             )}
           </tbody>
         </table>
       </div>
-      {preview.ignored.length > 0 && <small class="hint">Ignored: {preview.ignored.join(', ')}</small>}
+      {preview.ignored.length > 0 && <small class="hint">{t('import.ignored', { columns: formatList(preview.ignored) })}</small>}
     </div>
   );
 }
@@ -103,40 +101,40 @@ function Report({ done }: { done: Done }) {
   const shown = errors.slice(0, LISTED_ERRORS);
   const nothing = !done.dryRun && done.mode === 'all_or_nothing' && report.created === 0 && errors.length > 0;
   return (
-    <section class="import-report stack tight" aria-label="Import report" data-testid="import-report" data-dry-run={String(done.dryRun)}>
+    <section class="import-report stack tight" aria-label={t('import.report')} data-testid="import-report" data-dry-run={String(done.dryRun)}>
       <p class="import-summary" role="status" data-testid="import-summary">
         {summaryText(done)}
       </p>
       {nothing && (
-        <p class="muted small">Nothing was imported because some rows have problems: fix them, or choose “Skip invalid rows”.</p>
+        <p class="muted small">{t('import.nothing')}</p>
       )}
       {errors.length === 0 ? (
-        <p class="muted small">No problems found.</p>
+        <p class="muted small">{t('import.no_problems')}</p>
       ) : (
         <div class="table-wrap report-wrap">
-          <table aria-label="Import errors" data-testid="import-errors">
+          <table aria-label={t('import.errors')} data-testid="import-errors">
             <thead>
               <tr>
                 <th scope="col" class="num">
-                  Line
+                  {t('import.line')}
                 </th>
-                <th scope="col">Field</th>
-                <th scope="col">Problem</th>
+                <th scope="col">{t('import.field')}</th>
+                <th scope="col">{t('import.problem')}</th>
               </tr>
             </thead>
             <tbody>
               {shown.map((e, i) => (
                 <tr key={i} data-line={e.line} data-code={e.code}>
                   <td class="num">{e.line}</td>
-                  <td>{e.field ?? <span class="muted">whole line</span>}</td>
-                  <td>{e.message}</td>
+                  <td>{e.field ?? <span class="muted">{t('import.whole_line')}</span>}</td>
+                  <td>{problemText(e.message)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       )}
-      {errors.length > shown.length && <small class="hint">… and {formatCount(errors.length - shown.length)} more problems.</small>}
+      {errors.length > shown.length && <small class="hint">{t('import.more', { count: errors.length - shown.length })}</small>}
     </section>
   );
 }
@@ -144,15 +142,15 @@ function Report({ done }: { done: Done }) {
 function progressOf(busy: boolean, run: ImportRun | undefined, done: Done | null): { value: number | null; max: number; text: string } {
   if (done) {
     const total = done.report.created + done.report.skipped;
-    return { value: total, max: Math.max(total, 1), text: `Done: ${formatCount(total)} rows` };
+    return { value: total, max: Math.max(total, 1), text: t('import.done_rows', { count: total }) };
   }
   if (!busy) return { value: null, max: 1, text: '' };
-  if (!run) return { value: null, max: 1, text: 'Sending the file…' };
-  if (run.state === 'finished') return { value: run.rows_total, max: Math.max(run.rows_total, 1), text: 'Finishing…' };
+  if (!run) return { value: null, max: 1, text: t('import.sending') };
+  if (run.state === 'finished') return { value: run.rows_total, max: Math.max(run.rows_total, 1), text: t('import.finishing') };
   return {
     value: run.rows_done,
     max: Math.max(run.rows_total, 1),
-    text: `${formatCount(run.rows_done)} / ${formatCount(run.rows_total)} rows`,
+    text: t('import.rows', { done: run.rows_done, total: run.rows_total }),
   };
 }
 
@@ -205,7 +203,7 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
       const text = await f.slice(0, PREVIEW_BYTES).text();
       setHead({ text, truncated: f.size > PREVIEW_BYTES });
     } catch (e) {
-      setReadError(`Cannot read the file: ${e instanceof Error ? e.message : String(e)}`);
+      setReadError(t('import.read_error', { error: e instanceof Error ? e.message : String(e) }));
     }
   }
 
@@ -237,14 +235,11 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
   const showProgress = busy !== null || done !== null;
 
   return (
-    <Modal title="Import users" onClose={onClose} class="wide import-dialog">
+    <Modal title={t('import.title')} onClose={onClose} class="wide import-dialog">
       <div class="stack">
-        <p class="muted small">
-          A CSV file with a header row (columns username, email, display_name, role, disabled, password or password_hash; others are
-          ignored — an Export CSV file imports as it is), or JSON Lines with the same fields.
-        </p>
+        <p class="muted small">{t('import.intro')}</p>
         <div class="row import-pick">
-          <Field label="File">
+          <Field label={t('field.file')}>
             {(p) => (
               <input
                 {...p}
@@ -255,19 +250,19 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
               />
             )}
           </Field>
-          <Field label="Format">
+          <Field label={t('import.format')}>
             {(p) => (
               <select {...p} value={format} disabled={busy !== null} onChange={(e) => setFormat(e.currentTarget.value as ImportFormat)}>
-                <option value="csv">CSV</option>
-                <option value="jsonl">JSON Lines</option>
+                <option value="csv">{t('import.format_csv')}</option>
+                <option value="jsonl">{t('import.format_jsonl')}</option>
               </select>
             )}
           </Field>
         </div>
         {file && (
           <small class="hint" data-testid="import-file">
-            {file.name} · {formatBytes(file.size)}
-            {head?.truncated ? ` · preview of the first ${PREVIEW_ROWS} rows` : ''}
+            {t('import.file_info', { name: file.name, size: formatBytes(file.size) })}
+            {head?.truncated ? t('import.preview_first', { count: PREVIEW_ROWS }) : ''}
           </small>
         )}
         {readError && (
@@ -278,8 +273,8 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
         {preview && <Preview preview={preview} />}
 
         <fieldset class="choice">
-          <legend>Mode</legend>
-          {MODES.map(([value, label, hint]) => (
+          <legend>{t('import.mode')}</legend>
+          {MODES.map((value) => (
             <div class="choice-item" key={value}>
               <input
                 id={`${modeName}-${value}`}
@@ -291,9 +286,9 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
                 aria-describedby={`${modeName}-${value}-hint`}
                 onChange={() => setMode(value)}
               />
-              <label for={`${modeName}-${value}`}>{label}</label>
+              <label for={`${modeName}-${value}`}>{t(`import.mode.${value}`)}</label>
               <small id={`${modeName}-${value}-hint`} class="hint">
-                {hint}
+                {t(`import.mode.${value}.hint`)}
               </small>
             </div>
           ))}
@@ -301,7 +296,7 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
 
         {showProgress && (
           <div class="import-progress">
-            <ProgressBar label="Import progress" value={progress.value} max={progress.max} valueText={progress.text} testId="import-progress" />
+            <ProgressBar label={t('import.progress')} value={progress.value} max={progress.max} valueText={progress.text} testId="import-progress" />
             <small class="muted" data-testid="import-progress-text">
               {progress.text}
             </small>
@@ -317,13 +312,13 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
 
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Close
+            {t('common.close')}
           </button>
           <button type="button" class="btn" disabled={!file || busy !== null} onClick={() => void run(true)}>
-            Dry run
+            {t('import.dry_run')}
           </button>
           <button type="button" class="btn primary" disabled={!file || busy !== null} onClick={() => void run(false)}>
-            Import
+            {t('import.submit')}
           </button>
         </div>
       </div>
@@ -332,13 +327,11 @@ export function ImportUsersDialog({ onClose }: { onClose: () => void }) {
 }
 
 function bannerText(r: ImportRun): string {
-  const who = `${r.dry_run ? 'Dry run' : 'Import'} by ${r.actor?.username ?? 'someone'}`;
+  const username = r.actor?.username ?? t('common.someone');
   if (r.state === 'finished') {
-    return r.dry_run
-      ? `${who} finished: ${formatCount(r.created)} would be created, ${formatCount(r.skipped)} skipped`
-      : `${who} finished: ${formatCount(r.created)} created, ${formatCount(r.skipped)} skipped`;
+    return t(r.dry_run ? 'import.banner_finished_dry' : 'import.banner_finished', { username, created: r.created, skipped: r.skipped });
   }
-  return `${who}: ${formatCount(r.rows_done)} / ${formatCount(r.rows_total)}`;
+  return t(r.dry_run ? 'import.banner_running_dry' : 'import.banner_running', { username, done: r.rows_done, total: r.rows_total });
 }
 
 /** Imports under way (or just finished) that no dialog of this tab follows: by other admins, or another tab. */
@@ -347,14 +340,14 @@ export function ImportBanners() {
   const shown = imports.runs.value.filter((r) => !claimed.has(r.import_id));
   if (shown.length === 0) return null;
   return (
-    <section aria-label="Imports" class="import-banners">
+    <section aria-label={t('import.banners')} class="import-banners">
       {shown.map((r) => {
         const text = bannerText(r);
         return (
           <div key={r.import_id} class={`import-banner ${r.state}`} data-testid="import-banner" data-import-id={r.import_id} data-state={r.state}>
             <span class="import-banner-text">{text}</span>
             {r.state === 'running' && (
-              <ProgressBar label={`Import by ${r.actor?.username ?? 'someone'}`} value={r.rows_done} max={Math.max(r.rows_total, 1)} valueText={text} />
+              <ProgressBar label={t('import.banner_label', { username: r.actor?.username ?? t('common.someone') })} value={r.rows_done} max={Math.max(r.rows_total, 1)} valueText={text} />
             )}
           </div>
         );

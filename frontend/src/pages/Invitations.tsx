@@ -6,6 +6,8 @@ import { ApiError } from '../api/http';
 import type { CreatedInvitation } from '../api/types';
 import { Field, FormError } from '../components/Field';
 import { Modal } from '../components/Modal';
+import { t, tx } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { invitations, usernameOf } from '../live';
 import { copyText } from '../lib/clipboard';
 import { failure, type Failure } from '../lib/failure';
@@ -41,25 +43,28 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
 
   if (created) {
     return (
-      <Modal title="Invite user" onClose={onClose}>
+      <Modal title={t('invite_dialog.title')} onClose={onClose}>
         <div class="stack">
           <p role="status">
-            Invitation for <strong>{created.email}</strong> as {created.role} created, valid until {formatDate(created.expires_at)}.
-            {created.email_sent ? ' An e-mail with the link is on its way.' : ' No e-mail is sent by this server: hand the link over yourself.'}
+            {tx(created.email_sent ? 'invite_dialog.created_sent' : 'invite_dialog.created_unsent', {
+              email: created.email,
+              role: roleName(created.role),
+              date: formatDate(created.expires_at),
+            })}
           </p>
-          <div class="secret-box" role="group" aria-label="Invitation link">
+          <div class="secret-box" role="group" aria-label={t('invite_dialog.link')}>
             <code class="secret" data-testid="invitation-url">
               {created.url}
             </code>
             <div class="dialog-actions start">
-              <button type="button" class="btn small" onClick={() => void copyText(created.url).then(() => notify('Invitation link copied'), notifyError)}>
-                Copy link
+              <button type="button" class="btn small" onClick={() => void copyText(created.url).then(() => notify(t('invite_dialog.copied')), notifyError)}>
+                {t('common.copy_link')}
               </button>
             </div>
           </div>
           <div class="dialog-actions">
             <button type="button" class="btn primary" onClick={onClose}>
-              Done
+              {t('common.done')}
             </button>
           </div>
         </div>
@@ -69,29 +74,29 @@ export function InviteDialog({ onClose }: { onClose: () => void }) {
 
   const fe = fail?.fields ?? {};
   return (
-    <Modal title="Invite user" onClose={onClose}>
+    <Modal title={t('invite_dialog.title')} onClose={onClose}>
       <form onSubmit={submit} class="stack" noValidate>
-        <Field label="Email" error={fe.email}>
+        <Field label={t('field.email')} error={fe.email}>
           {(p) => <input {...p} type="email" required autoFocus value={email} onInput={(e) => setEmail(e.currentTarget.value)} />}
         </Field>
-        <Field label="Role" error={fe.role}>
+        <Field label={t('field.role')} error={fe.role}>
           {(p) => (
             <select {...p} value={role} onChange={(e) => setRole(e.currentTarget.value as 'viewer' | 'admin')}>
-              <option value="viewer">viewer</option>
-              <option value="admin">admin</option>
+              <option value="viewer">{t('role.viewer')}</option>
+              <option value="admin">{t('role.admin')}</option>
             </select>
           )}
         </Field>
-        <Field label="Valid for (days)" error={fe.expires_in_days} hint="1–30; empty for the server's default">
+        <Field label={t('field.expires_in_days')} error={fe.expires_in_days} hint={t('invite_dialog.days_hint')}>
           {(p) => <input {...p} type="number" min={1} max={30} value={days} onInput={(e) => setDays(e.currentTarget.value)} />}
         </Field>
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="submit" class="btn primary" disabled={busy}>
-            Create invitation
+            {t('invite_dialog.submit')}
           </button>
         </div>
       </form>
@@ -111,7 +116,7 @@ export function PendingInvitations() {
     try {
       await api.revokeInvitation(id);
       invitations.removed(id);
-      notify(`Revoked the invitation for ${email}`);
+      notify(t('invitations.revoked', { email }));
     } catch (e) {
       notifyError(e);
     } finally {
@@ -121,23 +126,23 @@ export function PendingInvitations() {
 
   return (
     <section aria-labelledby="pending-invitations" class="card">
-      <h2 id="pending-invitations">Pending invitations</h2>
+      <h2 id="pending-invitations">{t('invitations.title')}</h2>
       {invitations.error.value && (
         <div role="alert" class="form-error">
-          Could not load invitations: {invitations.error.value}
+          {t('invitations.load_error', { error: invitations.error.value })}
         </div>
       )}
       <div class="table-wrap">
-        <table aria-label="Pending invitations" aria-busy={invitations.loading.value}>
+        <table aria-label={t('invitations.title')} aria-busy={invitations.loading.value}>
           <thead>
             <tr>
-              <th scope="col">Email</th>
-              <th scope="col">Role</th>
-              <th scope="col">Invited by</th>
-              <th scope="col">Sent</th>
-              <th scope="col">Expires</th>
+              <th scope="col">{t('field.email')}</th>
+              <th scope="col">{t('field.role')}</th>
+              <th scope="col">{t('invitations.invited_by')}</th>
+              <th scope="col">{t('invitations.sent')}</th>
+              <th scope="col">{t('invitations.expires')}</th>
               <th scope="col" class="actions-col">
-                Actions
+                {t('common.actions')}
               </th>
             </tr>
           </thead>
@@ -146,7 +151,7 @@ export function PendingInvitations() {
               <tr key={i.id} data-invitation-id={i.id}>
                 <td class="strong">{i.email}</td>
                 <td>
-                  <span class={`badge role-${i.role}`}>{i.role}</span>
+                  <span class={`badge role-${i.role}`}>{roleName(i.role)}</span>
                 </td>
                 <td>{i.invited_by ? (usernameOf(i.invited_by) ?? '…') : <span class="muted">—</span>}</td>
                 <td>
@@ -159,11 +164,11 @@ export function PendingInvitations() {
                   <button
                     type="button"
                     class="btn small danger"
-                    aria-label={`Revoke invitation for ${i.email}`}
+                    aria-label={t('invitations.revoke_label', { email: i.email })}
                     disabled={busy === i.id}
                     onClick={() => void revoke(i.id, i.email)}
                   >
-                    Revoke
+                    {t('common.revoke')}
                   </button>
                 </td>
               </tr>
@@ -171,7 +176,7 @@ export function PendingInvitations() {
             {invitations.loaded.value && items.length === 0 && (
               <tr>
                 <td colSpan={6} class="empty">
-                  No pending invitations.
+                  {t('invitations.empty')}
                 </td>
               </tr>
             )}

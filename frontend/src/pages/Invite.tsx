@@ -7,17 +7,18 @@ import { adoptTokens, authState, currentUser, logout } from '../api/session';
 import type { InvitationPreview } from '../api/types';
 import { AuthCard } from '../components/AuthCard';
 import { Field, FormError } from '../components/Field';
+import { t, tx } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { failure, type Failure } from '../lib/failure';
 import { formatDate } from '../lib/format';
 import { tokenFromHash } from '../lib/hash';
 import { navigate, onLinkClick } from '../router';
 
-const GONE_TEXT = 'This invitation is invalid, already used, revoked or expired. Ask the person who invited you for a new one.';
-
 export function InvitePage() {
   const [token] = useState(() => tokenFromHash(location.hash));
   const [preview, setPreview] = useState<InvitationPreview | null>(null);
-  const [problem, setProblem] = useState<string | null>(token ? null : 'This link has no invitation token. Open the link you were sent again.');
+  // A problem with the link, by its message key (or an error's own words).
+  const [problem, setProblem] = useState<{ key: 'invite.gone' | 'invite.no_token' } | { text: string } | null>(token ? null : { key: 'invite.no_token' });
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [fail, setFail] = useState<Failure | null>(null);
@@ -26,7 +27,7 @@ export function InvitePage() {
   useEffect(() => {
     if (!token) return;
     api.inspectInvitation(token).then(setPreview, (e: unknown) => {
-      setProblem(e instanceof ApiError && e.status === 410 ? GONE_TEXT : failure(e).message);
+      setProblem(e instanceof ApiError && e.status === 410 ? { key: 'invite.gone' } : { text: failure(e).message });
     });
   }, [token]);
 
@@ -42,8 +43,8 @@ export function InvitePage() {
       await adoptTokens(t);
       navigate('/users', { replace: true });
     } catch (err) {
-      if (err instanceof ApiError && err.status === 410) setProblem(GONE_TEXT);
-      else if (err instanceof ApiError && err.status === 409) setFail({ message: 'That username is taken.', fields: { username: 'is taken' } });
+      if (err instanceof ApiError && err.status === 410) setProblem({ key: 'invite.gone' });
+      else if (err instanceof ApiError && err.status === 409) setFail({ message: t('invite.username_taken'), fields: { username: t('problem.taken') } });
       else setFail(failure(err));
     } finally {
       setBusy(false);
@@ -53,30 +54,28 @@ export function InvitePage() {
   const signedInAs = authState.value === 'in' ? currentUser.value?.username : undefined;
   const fe = fail?.fields ?? {};
   return (
-    <AuthCard title="Accept invitation">
+    <AuthCard title={t('invite.title')}>
       {problem ? (
         <div role="alert" class="form-error">
-          {problem}
+          {'key' in problem ? t(problem.key) : problem.text}
         </div>
       ) : !preview ? (
         <p class="muted" aria-busy="true">
-          Checking the invitation…
+          {t('invite.checking')}
         </p>
       ) : (
         <form onSubmit={submit} class="stack" noValidate>
-          <p>
-            You have been invited to Switchboard as <strong data-testid="invitation-role">{preview.role}</strong>.
-          </p>
+          <p>{tx('invite.intro', { role: <strong data-testid="invitation-role">{roleName(preview.role)}</strong> })}</p>
           <dl class="facts">
-            <dt>Email</dt>
+            <dt>{t('field.email')}</dt>
             <dd data-testid="invitation-email">{preview.email}</dd>
-            <dt>Valid until</dt>
+            <dt>{t('invite.valid_until')}</dt>
             <dd>
               <time dateTime={preview.expires_at}>{formatDate(preview.expires_at)}</time>
             </dd>
           </dl>
-          {signedInAs && <p class="muted small">You are signed in as {signedInAs} in this browser; accepting signs you in as the new account instead.</p>}
-          <Field label="Username" error={fe.username} hint="3–32 of a–z, 0–9, _ . -">
+          {signedInAs && <p class="muted small">{t('invite.signed_in_as', { username: signedInAs })}</p>}
+          <Field label={t('field.username')} error={fe.username} hint={t('hint.username')}>
             {(p) => (
               <input
                 {...p}
@@ -91,20 +90,20 @@ export function InvitePage() {
               />
             )}
           </Field>
-          <Field label="Password" error={fe.password} hint="At least 8 characters">
+          <Field label={t('field.password')} error={fe.password} hint={t('hint.password')}>
             {(p) => (
               <input {...p} type="password" autoComplete="new-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
             )}
           </Field>
           <FormError message={fail?.message ?? null} fields={fail?.fields} />
           <button type="submit" class="btn primary wide" disabled={busy}>
-            Create account
+            {t('invite.submit')}
           </button>
         </form>
       )}
       {authState.value !== 'in' && (
         <a href="/login" class="auth-link" onClick={(e) => onLinkClick(e, '/login')}>
-          Back to sign in
+          {t('auth.back_to_sign_in')}
         </a>
       )}
     </AuthCard>

@@ -3,35 +3,32 @@ import { useState } from 'preact/hooks';
 import { ApiError } from '../api/http';
 import { completeMfa, login } from '../api/session';
 import { AuthCard } from '../components/AuthCard';
+import { t, type PlainKey } from '../i18n';
+import { errorMessage } from '../i18n/errors';
 import { onLinkClick } from '../router';
 
-/** A confirmation shown once on the sign-in page (e.g. after a password reset). */
-export const loginNotice = signal<string | null>(null);
+/** A confirmation shown once on the sign-in page (e.g. after a password reset), by its key. */
+export const loginNotice = signal<PlainKey | null>(null);
 
 function tooMany(e: ApiError): string {
-  const s = e.retryAfter ?? 60;
-  return `Too many attempts. Try again in ${s} second${s === 1 ? '' : 's'}.`;
+  return t('error.rate_limited', { count: e.retryAfter ?? 60 });
 }
 
 function loginError(e: unknown): string {
   if (e instanceof ApiError) {
-    if (e.status === 401) return 'Invalid username or password';
+    if (e.status === 401) return t('login.invalid');
     if (e.status === 429) return tooMany(e);
-    if (e.status === 0) return 'Cannot reach the server. Check your connection and try again.';
-    return e.message;
   }
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }
 
 function codeError(e: unknown): { message: string; restart: boolean } {
   if (e instanceof ApiError) {
-    if (e.status === 401 && e.code === 'invalid_mfa_code') return { message: 'Invalid code', restart: false };
-    if (e.status === 401) return { message: 'The sign-in has expired. Enter your password again.', restart: true };
+    if (e.status === 401 && e.code === 'invalid_mfa_code') return { message: t('login.invalid_code'), restart: false };
+    if (e.status === 401) return { message: t('login.expired'), restart: true };
     if (e.status === 429) return { message: tooMany(e), restart: false };
-    if (e.status === 0) return { message: 'Cannot reach the server. Check your connection and try again.', restart: false };
-    return { message: e.message, restart: false };
   }
-  return { message: e instanceof Error ? e.message : String(e), restart: false };
+  return { message: errorMessage(e), restart: false };
 }
 
 export function Login() {
@@ -84,11 +81,11 @@ export function Login() {
 
   if (challenge) {
     return (
-      <AuthCard title="Two-factor authentication">
+      <AuthCard title={t('login.mfa_title')}>
         <form onSubmit={submitCode} class="stack">
-          <p class="muted">Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
+          <p class="muted">{t('login.mfa_intro')}</p>
           <div class="field">
-            <label for="login-code">Authentication code</label>
+            <label for="login-code">{t('field.code')}</label>
             <input
               id="login-code"
               name="code"
@@ -109,7 +106,7 @@ export function Login() {
             </div>
           )}
           <button type="submit" class="btn primary wide" disabled={busy}>
-            Verify
+            {t('login.verify')}
           </button>
           <button
             type="button"
@@ -119,7 +116,7 @@ export function Login() {
               setError(null);
             }}
           >
-            Back
+            {t('common.back')}
           </button>
         </form>
       </AuthCard>
@@ -127,15 +124,15 @@ export function Login() {
   }
 
   return (
-    <AuthCard title="Sign in">
+    <AuthCard title={t('login.title')}>
       <form onSubmit={submit} class="stack">
         {notice && (
           <div role="status" class="form-notice">
-            {notice}
+            {t(notice)}
           </div>
         )}
         <div class="field">
-          <label for="login-username">Username</label>
+          <label for="login-username">{t('field.username')}</label>
           <input
             id="login-username"
             name="username"
@@ -150,7 +147,7 @@ export function Login() {
           />
         </div>
         <div class="field">
-          <label for="login-password">Password</label>
+          <label for="login-password">{t('field.password')}</label>
           <input
             id="login-password"
             name="password"
@@ -167,10 +164,10 @@ export function Login() {
           </div>
         )}
         <button type="submit" class="btn primary wide" disabled={busy}>
-          Sign in
+          {t('login.submit')}
         </button>
         <a href="/forgot" class="auth-link" onClick={(e) => onLinkClick(e, '/forgot')}>
-          Forgot password?
+          {t('login.forgot')}
         </a>
       </form>
     </AuthCard>

@@ -5,13 +5,11 @@ import { ApiError } from '../api/http';
 import { authState, logout } from '../api/session';
 import { AuthCard } from '../components/AuthCard';
 import { Field, FormError } from '../components/Field';
+import { t } from '../i18n';
 import { failure, type Failure } from '../lib/failure';
 import { tokenFromHash } from '../lib/hash';
 import { navigate, onLinkClick } from '../router';
 import { loginNotice } from './Login';
-
-export const RESET_DONE_TEXT = 'Your password has been changed. Sign in with your new password.';
-const BAD_LINK_TEXT = 'This reset link is invalid, already used or expired. Ask for a new one.';
 
 export function ResetPage() {
   const [token] = useState(() => tokenFromHash(location.hash));
@@ -25,7 +23,7 @@ export function ResetPage() {
     e.preventDefault();
     if (!token) return;
     if (password !== confirm) {
-      setFail({ message: 'The passwords do not match.', fields: { confirm: 'does not match' } });
+      setFail({ message: t('reset.mismatch'), fields: { confirm: t('problem.not_match') } });
       return;
     }
     setBusy(true);
@@ -35,7 +33,7 @@ export function ResetPage() {
       // The new password ended every session of that account; a session of this browser
       // (whoever's) makes way for signing in with it.
       if (authState.peek() === 'in') await logout();
-      loginNotice.value = RESET_DONE_TEXT;
+      loginNotice.value = 'login.password_changed';
       navigate('/login', { replace: true });
     } catch (err) {
       if (err instanceof ApiError && err.status === 410) setGone(true);
@@ -50,19 +48,19 @@ export function ResetPage() {
   }
 
   return (
-    <AuthCard title="Choose a new password">
+    <AuthCard title={t('reset.title')}>
       {!token || gone ? (
         <div class="stack">
           <div role="alert" class="form-error">
-            {token ? BAD_LINK_TEXT : 'This link has no reset token. Open the link from the e-mail again.'}
+            {token ? t('reset.bad_link') : t('reset.no_token')}
           </div>
           <a href="/forgot" class="auth-link" onClick={(e) => onLinkClick(e, '/forgot')}>
-            Ask for a new link
+            {t('reset.ask_new')}
           </a>
         </div>
       ) : (
         <form onSubmit={submit} class="stack" noValidate>
-          <Field label="New password" error={fail?.fields.password} hint="At least 8 characters">
+          <Field label={t('field.new_password')} error={fail?.fields.password} hint={t('hint.password')}>
             {(p) => (
               <input
                 {...p}
@@ -75,19 +73,19 @@ export function ResetPage() {
               />
             )}
           </Field>
-          <Field label="Repeat new password" error={fail?.fields.confirm}>
+          <Field label={t('field.confirm')} error={fail?.fields.confirm}>
             {(p) => (
               <input {...p} type="password" autoComplete="new-password" required value={confirm} onInput={(e) => setConfirm(e.currentTarget.value)} />
             )}
           </Field>
           <FormError message={fail?.message ?? null} />
           <button type="submit" class="btn primary wide" disabled={busy}>
-            Set new password
+            {t('reset.submit')}
           </button>
         </form>
       )}
       <a href="/login" class="auth-link" onClick={(e) => onLinkClick(e, '/login')}>
-        Back to sign in
+        {t('auth.back_to_sign_in')}
       </a>
     </AuthCard>
   );

@@ -5,13 +5,16 @@ import * as api from '../api/endpoints';
 import { ApiError } from '../api/http';
 import { currentUser } from '../api/session';
 import type { ResetLink, User } from '../api/types';
-import { KeysTable, SessionsTable, useLoad } from '../components/AccountParts';
+import { KeysTable, MfaState, SessionsTable, useLoad } from '../components/AccountParts';
+import { FeedText } from '../components/FeedText';
 import { FormError } from '../components/Field';
 import { Modal } from '../components/Modal';
+import { t, tx } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { activity, files, subscribeLive } from '../live';
 import { copyText } from '../lib/clipboard';
 import { failure } from '../lib/failure';
-import { formatBytes, formatDate, formatRelative } from '../lib/format';
+import { formatBytes, formatCount, formatDate, formatRelative } from '../lib/format';
 import type { EventFrame } from '../realtime/events';
 import { onLinkClick } from '../router';
 import { sectionsFor } from '../stores/account';
@@ -68,7 +71,7 @@ export function UserDetailPage({ id }: { id: string }) {
     return subscribeLive({
       onFrame(frame) {
         const s = sectionsFor(frame, id);
-        if (s.has('deleted')) setDeleted(frame.actor?.username ?? 'someone');
+        if (s.has('deleted')) setDeleted(frame.actor?.username ?? t('common.someone'));
         if (s.has('profile')) {
           if (frame.type === 'user.updated') setLive(frame.data);
           else profile.reload();
@@ -104,7 +107,7 @@ export function UserDetailPage({ id }: { id: string }) {
       const link = await api.createResetLink(id);
       setResetLink(link);
       await copyText(link.url);
-      notify('Password reset link copied');
+      notify(t('user_detail.reset_copied'));
     } catch (e) {
       notifyError(e);
     }
@@ -112,7 +115,7 @@ export function UserDetailPage({ id }: { id: string }) {
 
   const back = (
     <a href="/users" class="back-link" onClick={(e) => onLinkClick(e, '/users')}>
-      ← All users
+      {t('user_detail.all_users')}
     </a>
   );
 
@@ -120,9 +123,9 @@ export function UserDetailPage({ id }: { id: string }) {
     return (
       <section class="page">
         {back}
-        <h1>User</h1>
+        <h1>{t('title.user')}</h1>
         <div role="alert" class="form-error">
-          Could not load this user: {profile.error}
+          {t('user_detail.load_error', { error: profile.error ?? '' })}
         </div>
       </section>
     );
@@ -131,7 +134,7 @@ export function UserDetailPage({ id }: { id: string }) {
     return (
       <section class="page" aria-busy="true">
         {back}
-        <h1>User</h1>
+        <h1>{t('title.user')}</h1>
       </section>
     );
   }
@@ -146,101 +149,91 @@ export function UserDetailPage({ id }: { id: string }) {
         {isAdmin && !deleted && (
           <div class="head-actions">
             <button type="button" class="btn" onClick={() => setDialog('edit')}>
-              Edit {user.username}
+              {t('users.edit_label', { username: user.username })}
             </button>
             <button type="button" class="btn" onClick={() => void copyResetLink()}>
-              Copy password reset link
+              {t('user_detail.copy_reset')}
             </button>
           </div>
         )}
       </div>
       {deleted && (
         <div role="alert" class="form-error">
-          This user was deleted by {deleted}.
+          {t('user_detail.deleted', { username: deleted })}
         </div>
       )}
       {resetLink && (
-        <div class="secret-box" role="group" aria-label="Password reset link">
-          <p class="small">
-            Give this link to {user.username}: it sets a new password once, until {formatDate(resetLink.expires_at)}.
-          </p>
+        <div class="secret-box" role="group" aria-label={t('user_detail.reset_link')}>
+          <p class="small">{t('user_detail.reset_note', { username: user.username, date: formatDate(resetLink.expires_at) })}</p>
           <code class="secret" data-testid="reset-link-url">
             {resetLink.url}
           </code>
           <div class="dialog-actions start">
-            <button type="button" class="btn small" onClick={() => void copyText(resetLink.url).then(() => notify('Copied'), notifyError)}>
-              Copy link
+            <button type="button" class="btn small" onClick={() => void copyText(resetLink.url).then(() => notify(t('common.copied')), notifyError)}>
+              {t('common.copy_link')}
             </button>
             <button type="button" class="btn small" onClick={() => setResetLink(null)}>
-              Done
+              {t('common.done')}
             </button>
           </div>
         </div>
       )}
 
       <section class="card" aria-labelledby="user-profile">
-        <h2 id="user-profile">Profile</h2>
+        <h2 id="user-profile">{t('account.profile')}</h2>
         <dl class="facts" data-testid="user-profile">
-          <dt>Username</dt>
+          <dt>{t('field.username')}</dt>
           <dd>{user.username}</dd>
-          <dt>Email</dt>
+          <dt>{t('field.email')}</dt>
           <dd>{user.email}</dd>
-          <dt>Display name</dt>
+          <dt>{t('field.display_name')}</dt>
           <dd>{user.display_name || <span class="muted">—</span>}</dd>
-          <dt>Role</dt>
+          <dt>{t('field.role')}</dt>
           <dd>
             <span class={`badge role-${user.role}`} data-testid="user-role">
-              {user.role}
+              {roleName(user.role)}
             </span>
           </dd>
-          <dt>Status</dt>
+          <dt>{t('field.status')}</dt>
           <dd>
             <span class={user.disabled ? 'badge off' : 'badge on'} data-testid="user-status">
-              {user.disabled ? 'Disabled' : 'Active'}
+              {user.disabled ? t('status.disabled') : t('status.active')}
             </span>
           </dd>
-          <dt>Created</dt>
+          <dt>{t('field.created')}</dt>
           <dd>
             <time dateTime={user.created_at}>{formatDate(user.created_at)}</time>
           </dd>
-          <dt>Updated</dt>
+          <dt>{t('field.updated')}</dt>
           <dd>
             <time dateTime={user.updated_at}>{formatDate(user.updated_at)}</time>
           </dd>
-          <dt>Last login</dt>
+          <dt>{t('field.last_login')}</dt>
           <dd>
-            {user.last_login_at ? <time dateTime={user.last_login_at}>{formatDate(user.last_login_at)}</time> : <span class="muted">Never</span>}
+            {user.last_login_at ? (
+              <time dateTime={user.last_login_at}>{formatDate(user.last_login_at)}</time>
+            ) : (
+              <span class="muted">{t('common.never')}</span>
+            )}
           </dd>
         </dl>
       </section>
 
       {isAdmin && (
         <section class="card" aria-labelledby="user-mfa">
-          <h2 id="user-mfa">Second factor</h2>
+          <h2 id="user-mfa">{t('mfa.title')}</h2>
           {mfa.error && (
             <div role="alert" class="form-error">
-              Could not load the second factor: {mfa.error}
+              {t('mfa.load_error', { error: mfa.error })}
             </div>
           )}
           {mfa.data && (
             <div class="stack">
-              <p>
-                Two-factor authentication is{' '}
-                <strong data-testid="mfa-state" data-state={mfaOn ? 'on' : 'off'} class={mfaOn ? 'badge on' : 'badge off'}>
-                  {mfaOn ? 'On' : 'Off'}
-                </strong>
-                {mfaOn && mfa.data.confirmed_at && <span class="muted small"> since {formatDate(mfa.data.confirmed_at)}</span>}
-                {mfaOn && (
-                  <span class="muted small">
-                    {' '}
-                    · {mfa.data.recovery_codes_left} recovery code{mfa.data.recovery_codes_left === 1 ? '' : 's'} left
-                  </span>
-                )}
-              </p>
+              <MfaState on={mfaOn} since={mfa.data.confirmed_at} codesLeft={mfa.data.recovery_codes_left} />
               {mfaOn && !deleted && (
                 <div>
                   <button type="button" class="btn danger" onClick={() => setDialog('mfa-reset')}>
-                    Reset second factor
+                    {t('user_detail.reset_mfa')}
                   </button>
                 </div>
               )}
@@ -252,24 +245,24 @@ export function UserDetailPage({ id }: { id: string }) {
       {isAdmin && (
         <section class="card" aria-labelledby="user-sessions">
           <div class="card-head">
-            <h2 id="user-sessions">Sessions</h2>
+            <h2 id="user-sessions">{t('sessions.title')}</h2>
             <button
               type="button"
               class="btn small danger"
               disabled={!sessions.data || sessions.data.items.length === 0 || deleted !== null}
               onClick={() =>
                 void api.endUserSessions(id).then(() => {
-                  notify(`Ended all sessions of ${user.username}`);
+                  notify(t('sessions.ended_all', { username: user.username }));
                   sessions.reload();
                 }, notifyError)
               }
             >
-              End all sessions
+              {t('sessions.end_all')}
             </button>
           </div>
           {sessions.error && (
             <div role="alert" class="form-error">
-              Could not load sessions: {sessions.error}
+              {t('sessions.load_error', { error: sessions.error })}
             </div>
           )}
           {sessions.data && (
@@ -277,7 +270,7 @@ export function UserDetailPage({ id }: { id: string }) {
               sessions={sessions.data.items}
               onEnd={async (s) => {
                 await api.endSession(s.id);
-                notify('Session ended');
+                notify(t('sessions.ended'));
                 sessions.reload();
               }}
             />
@@ -287,10 +280,10 @@ export function UserDetailPage({ id }: { id: string }) {
 
       {isAdmin && (
         <section class="card" aria-labelledby="user-keys">
-          <h2 id="user-keys">API keys</h2>
+          <h2 id="user-keys">{t('keys.title')}</h2>
           {keys.error && (
             <div role="alert" class="form-error">
-              Could not load API keys: {keys.error}
+              {t('keys.load_error', { error: keys.error })}
             </div>
           )}
           {keys.data && (
@@ -298,7 +291,7 @@ export function UserDetailPage({ id }: { id: string }) {
               keys={keys.data.items}
               onRevoke={async (k) => {
                 await api.revokeKey(k.id);
-                notify(`Revoked key ${k.name}`);
+                notify(t('keys.revoked', { name: k.name }));
                 keys.reload();
               }}
             />
@@ -307,22 +300,22 @@ export function UserDetailPage({ id }: { id: string }) {
       )}
 
       <section class="card" aria-labelledby="user-files">
-        <h2 id="user-files">Files uploaded</h2>
+        <h2 id="user-files">{t('user_detail.files')}</h2>
         {uploads.error && (
           <div role="alert" class="form-error">
-            Could not load files: {uploads.error}
+            {t('files.load_error', { error: uploads.error })}
           </div>
         )}
-        {uploads.data && uploads.data.items.length === 0 && <p class="muted">No files.</p>}
+        {uploads.data && uploads.data.items.length === 0 && <p class="muted">{t('user_detail.no_files')}</p>}
         {uploads.data && uploads.data.items.length > 0 && (
           <div class="table-wrap">
-            <table aria-label="Files uploaded by this user" data-testid="user-files">
+            <table aria-label={t('user_detail.files_table')} data-testid="user-files">
               <thead>
                 <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Uploaded</th>
-                  <th scope="col">Downloads</th>
+                  <th scope="col">{t('files.name')}</th>
+                  <th scope="col">{t('files.size')}</th>
+                  <th scope="col">{t('files.uploaded')}</th>
+                  <th scope="col">{t('files.downloads')}</th>
                 </tr>
               </thead>
               <tbody>
@@ -333,36 +326,31 @@ export function UserDetailPage({ id }: { id: string }) {
                     <td>
                       <time dateTime={f.created_at}>{formatDate(f.created_at)}</time>
                     </td>
-                    <td>{f.download_count}</td>
+                    <td>{formatCount(f.download_count)}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
             {uploads.data.total > uploads.data.items.length && (
-              <p class="muted small">
-                The newest {uploads.data.items.length} of {uploads.data.total}.
-              </p>
+              <p class="muted small">{t('user_detail.newest', { shown: uploads.data.items.length, total: uploads.data.total })}</p>
             )}
           </div>
         )}
       </section>
 
       <section class="card" aria-labelledby="user-activity">
-        <h2 id="user-activity">Activity</h2>
+        <h2 id="user-activity">{t('user_detail.activity')}</h2>
         {eventsError && (
           <div role="alert" class="form-error">
-            Could not load activity: {eventsError}
+            {t('activity.load_error', { error: eventsError })}
           </div>
         )}
-        <ol aria-label="User activity" class="feed">
+        <ol aria-label={t('user_detail.activity_list')} class="feed">
           {events.map((e) => {
             const d = describe(e, nameOf);
             return (
               <li key={e.seq} class="feed-item" data-seq={e.seq ?? undefined}>
-                <span class="feed-text">
-                  <strong class="actor">{d.actor}</strong> {d.verb} <span class="target">{d.target}</span>
-                  {d.detail ? ` ${d.detail}` : ''}
-                </span>{' '}
+                <FeedText d={d} />{' '}
                 <time dateTime={e.ts} title={formatDate(e.ts)}>
                   {formatRelative(e.ts, now)}
                 </time>
@@ -370,10 +358,10 @@ export function UserDetailPage({ id }: { id: string }) {
             );
           })}
         </ol>
-        {events.length === 0 && !eventsError && <p class="muted">No activity yet.</p>}
+        {events.length === 0 && !eventsError && <p class="muted">{t('user_detail.no_activity')}</p>}
         {hasOlder && (
           <button type="button" class="btn" onClick={() => void loadEvents(events.at(-1)?.seq ?? NEWEST, false)}>
-            Load older
+            {t('common.load_older')}
           </button>
         )}
       </section>
@@ -409,26 +397,23 @@ function ResetMfaDialog({ user, onClose, onDone }: { user: User; onClose: () => 
     setError(null);
     try {
       await api.resetUserMfa(user.id);
-      notify(`Second factor of ${user.username} reset`);
+      notify(t('mfa_reset.done', { username: user.username }));
       onDone();
     } catch (e) {
-      setError(e instanceof ApiError ? failure(e).message : String(e));
+      setError(failure(e).message);
       setBusy(false);
     }
   }
   return (
-    <Modal title={`Reset second factor for ${user.username}?`} onClose={onClose}>
-      <p>
-        This turns off two-factor authentication for <strong>{user.username}</strong> and deletes their recovery codes. They sign
-        in with their password alone until they set it up again.
-      </p>
+    <Modal title={t('mfa_reset.title', { username: user.username })} onClose={onClose}>
+      <p>{tx('mfa_reset.body', { username: user.username })}</p>
       <FormError message={error} />
       <div class="dialog-actions">
         <button type="button" class="btn" onClick={onClose} autoFocus>
-          Cancel
+          {t('common.cancel')}
         </button>
         <button type="button" class="btn danger" disabled={busy} onClick={() => void confirm()}>
-          Reset
+          {t('common.reset')}
         </button>
       </div>
     </Modal>

@@ -2,27 +2,14 @@
 // password.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api/endpoints';
-import { ApiError } from '../api/http';
 import type { UpdateUserRequest, User } from '../api/types';
 import { Field, FormError } from '../components/Field';
 import { Modal } from '../components/Modal';
+import { t, tx } from '../i18n';
+import { roleName } from '../i18n/labels';
+import { failure, type Failure } from '../lib/failure';
 import { users } from '../live';
 import { notify } from '../stores/toasts';
-
-interface Failure {
-  message: string;
-  fields: Record<string, string>;
-}
-
-function failure(e: unknown): Failure {
-  if (e instanceof ApiError) {
-    const fields = e.fields;
-    const message =
-      e.status === 422 && Object.keys(fields).length > 0 ? 'Please correct the highlighted fields.' : e.message;
-    return { message: message.charAt(0).toUpperCase() + message.slice(1), fields };
-  }
-  return { message: e instanceof Error ? e.message : String(e), fields: {} };
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -50,7 +37,7 @@ export function NewUserDialog({ onClose }: { onClose: () => void }) {
           role,
         }),
       );
-      notify(`Created user ${name}`);
+      notify(t('user_new.created', { username: name }));
       onClose();
       void users.load();
     } catch (err) {
@@ -62,9 +49,9 @@ export function NewUserDialog({ onClose }: { onClose: () => void }) {
 
   const fe = fail?.fields ?? {};
   return (
-    <Modal title="New user" onClose={onClose}>
+    <Modal title={t('users.new')} onClose={onClose}>
       <form onSubmit={submit} class="stack" noValidate>
-        <Field label="Username" error={fe.username} hint="3–32 of a–z, 0–9, _ . -">
+        <Field label={t('field.username')} error={fe.username} hint={t('hint.username')}>
           {(p) => (
             <input
               {...p}
@@ -78,15 +65,15 @@ export function NewUserDialog({ onClose }: { onClose: () => void }) {
             />
           )}
         </Field>
-        <Field label="Email" error={fe.email}>
+        <Field label={t('field.email')} error={fe.email}>
           {(p) => (
             <input {...p} type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
           )}
         </Field>
-        <Field label="Display name" error={fe.display_name}>
+        <Field label={t('field.display_name')} error={fe.display_name}>
           {(p) => <input {...p} type="text" value={displayName} onInput={(e) => setDisplayName(e.currentTarget.value)} />}
         </Field>
-        <Field label="Password" error={fe.password} hint="At least 8 characters">
+        <Field label={t('field.password')} error={fe.password} hint={t('hint.password')}>
           {(p) => (
             <input
               {...p}
@@ -98,21 +85,21 @@ export function NewUserDialog({ onClose }: { onClose: () => void }) {
             />
           )}
         </Field>
-        <Field label="Role" error={fe.role}>
+        <Field label={t('field.role')} error={fe.role}>
           {(p) => (
             <select {...p} value={role} onChange={(e) => setRole(e.currentTarget.value as 'admin' | 'viewer')}>
-              <option value="viewer">viewer</option>
-              <option value="admin">admin</option>
+              <option value="viewer">{t('role.viewer')}</option>
+              <option value="admin">{t('role.admin')}</option>
             </select>
           )}
         </Field>
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="submit" class="btn primary" disabled={busy}>
-            Create
+            {t('common.create')}
           </button>
         </div>
       </form>
@@ -172,7 +159,7 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
     try {
       const updated = await users.trackWrite(base.id, () => api.updateUser(base.id, body, version), (u) => u.version);
       users.upsert(updated);
-      notify(`Saved ${updated.username}`);
+      notify(t('user_edit.saved', { username: updated.username }));
       onClose();
     } catch (err) {
       const c = api.conflictOf<User>(err);
@@ -195,7 +182,7 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
 
   const fe = fail?.fields ?? {};
   return (
-    <Modal title={`Edit ${base.username}`} onClose={onClose}>
+    <Modal title={t('users.edit_label', { username: base.username })} onClose={onClose}>
       <form
         class="stack"
         noValidate
@@ -204,17 +191,17 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
           if (!conflict) void save(base.version);
         }}
       >
-        <Field label="Email" error={fe.email}>
+        <Field label={t('field.email')} error={fe.email}>
           {(p) => <input {...p} type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />}
         </Field>
-        <Field label="Display name" error={fe.display_name}>
+        <Field label={t('field.display_name')} error={fe.display_name}>
           {(p) => <input {...p} type="text" value={displayName} onInput={(e) => setDisplayName(e.currentTarget.value)} />}
         </Field>
-        <Field label="Role" error={fe.role}>
+        <Field label={t('field.role')} error={fe.role}>
           {(p) => (
             <select {...p} value={role} onChange={(e) => setRole(e.currentTarget.value)}>
-              <option value="viewer">viewer</option>
-              <option value="admin">admin</option>
+              <option value="viewer">{t('role.viewer')}</option>
+              <option value="admin">{t('role.admin')}</option>
             </select>
           )}
         </Field>
@@ -225,25 +212,22 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
             checked={disabled}
             onChange={(e) => setDisabled(e.currentTarget.checked)}
           />
-          <label for={`disabled-${base.id}`}>Disabled</label>
+          <label for={`disabled-${base.id}`}>{t('field.disabled')}</label>
         </div>
         {conflict && (
           <div role="alert" class="conflict">
             {conflict.kind === 'changed' ? (
               <>
-                <p>
-                  <strong>This user was changed by someone else</strong>
-                  {conflict.by ? ` (${conflict.by})` : ''} while you were editing. Their version:
-                </p>
+                <p>{conflict.by ? tx('user_edit.changed_by', { by: conflict.by }) : tx('user_edit.changed')}</p>
                 <dl class="current-values">
-                  <dt>Email</dt>
+                  <dt>{t('field.email')}</dt>
                   <dd>{conflict.current.email}</dd>
-                  <dt>Display name</dt>
+                  <dt>{t('field.display_name')}</dt>
                   <dd>{conflict.current.display_name || '—'}</dd>
-                  <dt>Role</dt>
-                  <dd>{conflict.current.role}</dd>
-                  <dt>Status</dt>
-                  <dd>{conflict.current.disabled ? 'Disabled' : 'Active'}</dd>
+                  <dt>{t('field.role')}</dt>
+                  <dd>{roleName(conflict.current.role)}</dd>
+                  <dt>{t('field.status')}</dt>
+                  <dd>{conflict.current.disabled ? t('status.disabled') : t('status.active')}</dd>
                 </dl>
                 <div class="dialog-actions">
                   <button
@@ -252,22 +236,19 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
                     disabled={busy}
                     onClick={() => void save(conflict.current.version)}
                   >
-                    Apply my changes anyway
+                    {t('user_edit.apply_anyway')}
                   </button>
                   <button type="button" class="btn" onClick={discard}>
-                    Discard my changes
+                    {t('user_edit.discard')}
                   </button>
                 </div>
               </>
             ) : (
               <>
-                <p>
-                  <strong>This user was deleted by someone else</strong>
-                  {conflict.by ? ` (${conflict.by})` : ''}; your changes cannot be saved.
-                </p>
+                <p>{conflict.by ? tx('user_edit.deleted_by', { by: conflict.by }) : tx('user_edit.deleted')}</p>
                 <div class="dialog-actions">
                   <button type="button" class="btn" onClick={onClose}>
-                    Discard my changes
+                    {t('user_edit.discard')}
                   </button>
                 </div>
               </>
@@ -277,10 +258,10 @@ export function EditUserDialog({ user, onClose }: { user: User; onClose: () => v
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="submit" class="btn primary" disabled={busy || conflict !== null}>
-            Save
+            {t('common.save')}
           </button>
         </div>
       </form>
@@ -300,7 +281,7 @@ export function DeleteUserDialog({ user, onClose }: { user: User; onClose: () =>
     try {
       await users.trackWrite(user.id, () => api.deleteUser(user.id));
       users.remove(user.id);
-      notify(`Deleted user ${user.username}`);
+      notify(t('user_delete.done', { username: user.username }));
       onClose();
     } catch (err) {
       setFail(failure(err));
@@ -310,17 +291,15 @@ export function DeleteUserDialog({ user, onClose }: { user: User; onClose: () =>
   }
 
   return (
-    <Modal title={`Delete ${user.username}?`} onClose={onClose}>
-      <p>
-        This removes <strong>{user.username}</strong> and ends all of their sessions. It cannot be undone.
-      </p>
+    <Modal title={t('user_delete.title', { username: user.username })} onClose={onClose}>
+      <p>{tx('user_delete.body', { username: user.username })}</p>
       <FormError message={fail?.message ?? null} />
       <div class="dialog-actions">
         <button type="button" class="btn" onClick={onClose} autoFocus>
-          Cancel
+          {t('common.cancel')}
         </button>
         <button type="button" class="btn danger" disabled={busy} onClick={() => void confirm()}>
-          Delete
+          {t('common.delete')}
         </button>
       </div>
     </Modal>
@@ -341,7 +320,7 @@ export function ResetPasswordDialog({ user, onClose }: { user: User; onClose: ()
     try {
       const updated = await users.trackWrite(user.id, () => api.setUserPassword(user.id, password), (u) => u.version);
       users.upsert(updated);
-      notify(`Password set for ${user.username}`);
+      notify(t('user_password.done', { username: user.username }));
       onClose();
     } catch (err) {
       setFail(failure(err));
@@ -351,10 +330,10 @@ export function ResetPasswordDialog({ user, onClose }: { user: User; onClose: ()
   }
 
   return (
-    <Modal title={`Reset password for ${user.username}`} onClose={onClose}>
+    <Modal title={t('users.reset_password_label', { username: user.username })} onClose={onClose}>
       <form onSubmit={submit} class="stack" noValidate>
         <input type="text" name="username" autoComplete="username" value={user.username} readOnly hidden />
-        <Field label="New password" error={fail?.fields.password} hint="At least 8 characters; ends their sessions">
+        <Field label={t('field.new_password')} error={fail?.fields.password} hint={t('user_password.hint')}>
           {(p) => (
             <input
               {...p}
@@ -369,10 +348,10 @@ export function ResetPasswordDialog({ user, onClose }: { user: User; onClose: ()
         <FormError message={fail?.message ?? null} fields={fail?.fields} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
-            Cancel
+            {t('common.cancel')}
           </button>
           <button type="submit" class="btn primary" disabled={busy}>
-            Set password
+            {t('user_password.submit')}
           </button>
         </div>
       </form>

@@ -4,6 +4,8 @@ import { currentUser } from '../api/session';
 import type { User } from '../api/types';
 import { Pager } from '../components/Pager';
 import { SortHeader } from '../components/SortHeader';
+import { t } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { users } from '../live';
 import { saveBlob } from '../lib/download';
 import { formatDate } from '../lib/format';
@@ -62,20 +64,20 @@ export function UsersPage() {
   return (
     <section class="page">
       <div class="page-head">
-        <h1>Users</h1>
+        <h1>{t('users.title')}</h1>
         {isAdmin && (
           <div class="head-actions">
             <button type="button" class="btn" disabled={exporting} onClick={() => void onExport()}>
-              Export CSV
+              {t('users.export')}
             </button>
             <button type="button" class="btn" onClick={() => setDialog({ kind: 'import' })}>
-              Import…
+              {t('users.import')}
             </button>
             <button type="button" class="btn" onClick={() => setDialog({ kind: 'invite' })}>
-              Invite
+              {t('users.invite')}
             </button>
             <button type="button" class="btn primary" onClick={() => setDialog({ kind: 'new' })}>
-              New user
+              {t('users.new')}
             </button>
           </div>
         )}
@@ -85,11 +87,11 @@ export function UsersPage() {
 
       <div class="toolbar" role="search">
         <div class="field inline grow">
-          <label for="users-search">Search users</label>
+          <label for="users-search">{t('users.search')}</label>
           <input
             id="users-search"
             type="search"
-            placeholder="Username, email or name"
+            placeholder={t('users.search_placeholder')}
             value={search}
             onInput={(e) => onSearch(e.currentTarget.value)}
             onKeyDown={(e) => {
@@ -101,49 +103,49 @@ export function UsersPage() {
           />
         </div>
         <div class="field inline">
-          <label for="users-role">Role</label>
+          <label for="users-role">{t('field.role')}</label>
           <select
             id="users-role"
             value={q.role}
             onChange={(e) => void users.setQuery({ role: e.currentTarget.value as UsersQuery['role'] })}
           >
-            <option value="">All roles</option>
-            <option value="admin">admin</option>
-            <option value="viewer">viewer</option>
+            <option value="">{t('users.all_roles')}</option>
+            <option value="admin">{t('role.admin')}</option>
+            <option value="viewer">{t('role.viewer')}</option>
           </select>
         </div>
         <div class="field inline">
-          <label for="users-status">Status</label>
+          <label for="users-status">{t('field.status')}</label>
           <select
             id="users-status"
             value={q.disabled}
             onChange={(e) => void users.setQuery({ disabled: e.currentTarget.value as UsersQuery['disabled'] })}
           >
-            <option value="">All</option>
-            <option value="false">Active</option>
-            <option value="true">Disabled</option>
+            <option value="">{t('users.all_statuses')}</option>
+            <option value="false">{t('status.active')}</option>
+            <option value="true">{t('status.disabled')}</option>
           </select>
         </div>
       </div>
 
       {users.error.value && (
         <div role="alert" class="form-error">
-          Could not load users: {users.error.value}
+          {t('users.load_error', { error: users.error.value })}
         </div>
       )}
 
       <div class="table-wrap">
-        <table aria-label="Users" aria-busy={users.loading.value}>
+        <table aria-label={t('users.title')} aria-busy={users.loading.value}>
           <thead>
             <tr>
-              <SortHeader label="Username" field="username" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Email" field="email" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Display name" field="display_name" sort={q.sort} desc={q.desc} onSort={sort} />
-              <SortHeader label="Role" field="role" sort={q.sort} desc={q.desc} onSort={sort} />
-              <th scope="col">Status</th>
-              <SortHeader label="Last login" field="last_login_at" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('field.username')} field="username" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('field.email')} field="email" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('field.display_name')} field="display_name" sort={q.sort} desc={q.desc} onSort={sort} />
+              <SortHeader label={t('field.role')} field="role" sort={q.sort} desc={q.desc} onSort={sort} />
+              <th scope="col">{t('field.status')}</th>
+              <SortHeader label={t('field.last_login')} field="last_login_at" sort={q.sort} desc={q.desc} onSort={sort} />
               <th scope="col" class="actions-col">
-                Actions
+                {t('common.actions')}
               </th>
             </tr>
           </thead>
@@ -151,7 +153,7 @@ export function UsersPage() {
             {items.map((u) => {
               const hl = highlights[u.id];
               return (
-                <tr key={u.id} data-user-id={u.id} class={hl ? 'highlight' : undefined} title={hl ? `updated by ${hl.by}` : undefined}>
+                <tr key={u.id} data-user-id={u.id} class={hl ? 'highlight' : undefined} title={hl ? t('users.updated_by', { username: hl.by }) : undefined}>
                   <td class="strong">
                     <a href={userPath(u.id)} onClick={(e) => onLinkClick(e, userPath(u.id))}>
                       {u.username}
@@ -160,36 +162,45 @@ export function UsersPage() {
                   <td>{u.email}</td>
                   <td>{u.display_name ?? ''}</td>
                   <td>
-                    <span class={`badge role-${u.role}`}>{u.role}</span>
+                    <span class={`badge role-${u.role}`}>{roleName(u.role)}</span>
                   </td>
                   <td>
-                    <span class={u.disabled ? 'badge off' : 'badge on'}>{u.disabled ? 'Disabled' : 'Active'}</span>
+                    <span class={u.disabled ? 'badge off' : 'badge on'}>{u.disabled ? t('status.disabled') : t('status.active')}</span>
                   </td>
                   <td>
-                    {u.last_login_at ? <time dateTime={u.last_login_at}>{formatDate(u.last_login_at)}</time> : <span class="muted">Never</span>}
+                    {u.last_login_at ? (
+                      <time dateTime={u.last_login_at}>{formatDate(u.last_login_at)}</time>
+                    ) : (
+                      <span class="muted">{t('common.never')}</span>
+                    )}
                   </td>
                   <td class="actions">
-                    {hl && <small class="changed-by">updated by {hl.by}</small>}
+                    {hl && <small class="changed-by">{t('users.updated_by', { username: hl.by })}</small>}
                     {isAdmin && (
                       <>
-                        <button type="button" class="btn small" aria-label={`Edit ${u.username}`} onClick={() => setDialog({ kind: 'edit', user: u })}>
-                          Edit
+                        <button
+                          type="button"
+                          class="btn small"
+                          aria-label={t('users.edit_label', { username: u.username })}
+                          onClick={() => setDialog({ kind: 'edit', user: u })}
+                        >
+                          {t('common.edit')}
                         </button>
                         <button
                           type="button"
                           class="btn small"
-                          aria-label={`Reset password for ${u.username}`}
+                          aria-label={t('users.reset_password_label', { username: u.username })}
                           onClick={() => setDialog({ kind: 'password', user: u })}
                         >
-                          Reset password
+                          {t('users.reset_password')}
                         </button>
                         <button
                           type="button"
                           class="btn small danger"
-                          aria-label={`Delete ${u.username}`}
+                          aria-label={t('users.delete_label', { username: u.username })}
                           onClick={() => setDialog({ kind: 'delete', user: u })}
                         >
-                          Delete
+                          {t('common.delete')}
                         </button>
                       </>
                     )}
@@ -200,7 +211,7 @@ export function UsersPage() {
             {users.loaded.value && items.length === 0 && (
               <tr>
                 <td colSpan={7} class="empty">
-                  No users match.
+                  {t('users.empty')}
                 </td>
               </tr>
             )}
@@ -209,9 +220,7 @@ export function UsersPage() {
       </div>
 
       <div class="list-foot">
-        <span class="muted small">
-          {users.total.value} user{users.total.value === 1 ? '' : 's'}
-        </span>
+        <span class="muted small">{t('users.count', { count: users.total.value })}</span>
         <Pager page={q.page} pages={users.pages()} onPage={(page) => void users.setQuery({ page })} />
       </div>
 

@@ -2,7 +2,10 @@
 // `before`), with live durable events merged in by seq (no duplicates, newest first).
 import { batch, signal } from '@preact/signals-core';
 import type { EventListQuery } from '../api/types';
+import { t, tKey, type KeysOf } from '../i18n';
+import { roleName } from '../i18n/labels';
 import { DURABLE_TYPES, type EventFrame } from '../realtime/events';
+import { errorMessage } from '../i18n/errors';
 
 export interface EventPageLike {
   items: EventFrame[];
@@ -75,7 +78,7 @@ export function createActivityStore(deps: ActivityDeps) {
         loaded.value = true;
       });
     } catch (e) {
-      if (gen === generation) error.value = e instanceof Error ? e.message : String(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
       if (gen === generation) loading.value = false;
     }
@@ -96,7 +99,7 @@ export function createActivityStore(deps: ActivityDeps) {
         error.value = null;
       });
     } catch (e) {
-      error.value = e instanceof Error ? e.message : String(e);
+      error.value = errorMessage(e);
     } finally {
       loading.value = false;
     }
@@ -127,77 +130,94 @@ export function createActivityStore(deps: ActivityDeps) {
 
 export type ActivityStore = ReturnType<typeof createActivityStore>;
 
+/** One event as the feed tells it: a message of the catalogue with its actor and target. */
 export interface Described {
+  key: EventKey;
   actor: string;
-  verb: string;
+  /** The user, file, key, address or backup acted on ('' when none). */
   target: string;
-  /** Extra words after the target (e.g. "via share link"). */
-  detail: string;
+  /** The message's other parameters (ip, role, owner, …), already in words. */
+  params: Record<string, string>;
 }
 
-/** "of <owner>" when someone acts on another user's key. */
-function ownerDetail(actorId: string | undefined, ownerId: string, nameOf: (id: string) => string | undefined): string {
-  if (actorId === ownerId) return '';
-  return `of ${nameOf(ownerId) ?? ownerId}`;
+export type EventKey = KeysOf<'event.'>;
+
+/** "of <owner>" when someone acts on another user's key: the owner, or null for one's own. */
+function ownerOf(actorId: string | undefined, ownerId: string, nameOf: (id: string) => string | undefined): string | null {
+  if (actorId === ownerId) return null;
+  return nameOf(ownerId) ?? ownerId;
 }
 
-/** "<actor username> <verb> <target>" for one event. */
+/** "<actor username> <verb> <target>" for one event, as a message of the catalogue. */
 export function describe(frame: EventFrame, nameOf: (id: string) => string | undefined): Described {
-  const actor = frame.actor?.username ?? (frame.type === 'download.completed' ? 'anonymous' : 'system');
+  const actor =
+    frame.actor?.username ?? (frame.type === 'download.completed' ? t('event.actor.anonymous') : t('event.actor.system'));
+  const d = (key: EventKey, target: string, params: Record<string, string> = {}, who = actor): Described => ({ key, actor: who, target, params });
   switch (frame.type) {
     case 'user.created':
-      return { actor, verb: 'created user', target: frame.data.username, detail: '' };
+      return d('event.user_created', frame.data.username);
     case 'user.updated':
-      return { actor, verb: 'updated user', target: frame.data.username, detail: '' };
+      return d('event.user_updated', frame.data.username);
     case 'user.deleted':
-      return { actor, verb: 'deleted user', target: nameOf(frame.data.id) ?? frame.data.id, detail: '' };
+      return d('event.user_deleted', nameOf(frame.data.id) ?? frame.data.id);
     case 'file.created':
-      return { actor, verb: 'uploaded', target: frame.data.name, detail: '' };
+      return d('event.file_created', frame.data.name);
     case 'file.updated':
-      return { actor, verb: 'updated file', target: frame.data.name, detail: '' };
+      return d('event.file_updated', frame.data.name);
     case 'file.deleted':
-      return { actor, verb: 'deleted file', target: nameOf(frame.data.id) ?? frame.data.id, detail: '' };
+      return d('event.file_deleted', nameOf(frame.data.id) ?? frame.data.id);
     case 'download.completed': {
       const target = nameOf(frame.data.file_id) ?? frame.data.file_id;
-      if (frame.data.via === 'import') return { actor, verb: 'imported', target, detail: '' };
-      return { actor, verb: 'downloaded', target, detail: frame.data.via === 'link' ? 'via share link' : '' };
+      if (frame.data.via === 'import') return d('event.file_imported', target);
+      return d(frame.data.via === 'link' ? 'event.downloaded_link' : 'event.downloaded', target);
     }
     case 'user.role_changed':
-      return { actor, verb: 'changed the role of', target: frame.data.username, detail: `from ${frame.data.from} to ${frame.data.to}` };
-    case 'auth.login':
-      return { actor: frame.data.user.username, verb: 'signed in', target: '', detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
-    case 'auth.login_failed':
-      return { actor: 'someone', verb: 'failed to sign in as', target: frame.data.username, detail: frame.data.ip ? `from ${frame.data.ip}` : '' };
+      return d('event.role_changed', frame.data.username, { from: roleName(frame.data.from), to: roleName(frame.data.to) });
+    case 'auth.login': {
+      const who = frame.data.user.username;
+      return frame.data.ip ? d('event.login_from', '', { ip: frame.data.ip }, who) : d('event.login', '', {}, who);
+    }
+    case 'auth.login_failed': {
+      const who = t('event.actor.someone');
+      return frame.data.ip
+        ? d('event.login_failed_from', frame.data.username, { ip: frame.data.ip }, who)
+        : d('event.login_failed', frame.data.username, {}, who);
+    }
     case 'key.created':
-      return { actor, verb: 'created API key', target: frame.data.name, detail: ownerDetail(frame.actor?.id, frame.data.user_id, nameOf) };
-    case 'key.revoked':
-      return { actor, verb: 'revoked API key', target: frame.data.name, detail: ownerDetail(frame.actor?.id, frame.data.user_id, nameOf) };
+    case 'key.revoked': {
+      const owner = ownerOf(frame.actor?.id, frame.data.user_id, nameOf);
+      const created = frame.type === 'key.created';
+      if (owner === null) return d(created ? 'event.key_created' : 'event.key_revoked', frame.data.name);
+      return d(created ? 'event.key_created_of' : 'event.key_revoked_of', frame.data.name, { owner });
+    }
     case 'mfa.enabled':
-      return { actor, verb: 'turned on the second factor of', target: frame.data.username, detail: '' };
+      return d('event.mfa_enabled', frame.data.username);
     case 'mfa.disabled':
-      return {
-        actor,
-        verb: frame.data.reason === 'reset' ? 'reset the second factor of' : 'turned off the second factor of',
-        target: frame.data.username,
-        detail: '',
-      };
+      return d(frame.data.reason === 'reset' ? 'event.mfa_reset' : 'event.mfa_disabled', frame.data.username);
     case 'session.revoked':
-      return { actor, verb: 'ended a session of', target: nameOf(frame.data.user_id) ?? frame.data.user_id, detail: '' };
+      return d('event.session_revoked', nameOf(frame.data.user_id) ?? frame.data.user_id);
     case 'user.invited':
-      return { actor, verb: 'invited', target: frame.data.email, detail: `as ${frame.data.role}` };
+      return d('event.invited', frame.data.email, { role: roleName(frame.data.role) });
     case 'user.invitation_accepted':
-      return { actor, verb: 'accepted the invitation for', target: nameOf(frame.data.id) ?? 'an account', detail: '' };
+      return d('event.invitation_accepted', nameOf(frame.data.id) ?? t('event.an_account'));
     case 'user.invitation_revoked':
-      return { actor, verb: 'revoked the invitation for', target: nameOf(frame.data.id) ?? frame.data.id, detail: '' };
+      return d('event.invitation_revoked', nameOf(frame.data.id) ?? frame.data.id);
     case 'backup.completed':
-      return { actor, verb: 'took backup', target: frame.data.id, detail: frame.data.trigger === 'schedule' ? '(scheduled)' : '' };
+      return d(frame.data.trigger === 'schedule' ? 'event.backup_completed_scheduled' : 'event.backup_completed', frame.data.id);
     case 'backup.failed':
-      return { actor, verb: 'could not take backup', target: frame.data.id, detail: frame.data.error ? `— ${frame.data.error}` : '' };
+      return frame.data.error
+        ? d('event.backup_failed_error', frame.data.id, { error: frame.data.error })
+        : d('event.backup_failed', frame.data.id);
     case 'backup.deleted':
-      return { actor, verb: 'deleted backup', target: frame.data.id, detail: '' };
+      return d('event.backup_deleted', frame.data.id);
     default:
-      return { actor, verb: frame.type, target: '', detail: '' };
+      return d('event.other', frame.type);
   }
+}
+
+/** The event in words, as plain text. */
+export function describeText(x: Described): string {
+  return tKey(x.key, { ...x.params, actor: x.actor, target: x.target });
 }
 
 /**

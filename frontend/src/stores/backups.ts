@@ -9,6 +9,7 @@ import { batch, computed, signal } from '@preact/signals-core';
 import type { Backup, BackupList, BackupPhase } from '../api/types';
 import type { EventFrame } from '../realtime/events';
 import { AppliedSeqs } from '../lib/seqs';
+import { errorMessage } from '../i18n/errors';
 
 export interface BackupsDeps {
   listBackups(): Promise<BackupList>;
@@ -131,7 +132,7 @@ export function createBackupsStore(deps: BackupsDeps) {
         loaded.value = true;
       });
     } catch (e) {
-      if (gen === generation) error.value = e instanceof Error ? e.message : String(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
       if (gen === generation) loading.value = false;
     }

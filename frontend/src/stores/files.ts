@@ -4,6 +4,7 @@ import { batch, signal } from '@preact/signals-core';
 import type { FileItem, FileListQuery, FilePage } from '../api/types';
 import type { EventFrame } from '../realtime/events';
 import { AppliedSeqs, realTimers, type TimerLike } from '../lib/seqs';
+import { errorMessage } from '../i18n/errors';
 
 export type FileSortField = 'name' | 'size' | 'content_type' | 'download_count' | 'created_at' | 'expires_at';
 
@@ -75,7 +76,7 @@ export function createFilesStore(deps: FilesDeps) {
         loaded.value = true;
       });
     } catch (e) {
-      if (gen === generation) error.value = e instanceof Error ? e.message : String(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
       if (gen === generation) loading.value = false;
     }

@@ -6,6 +6,7 @@ import { batch, signal } from '@preact/signals-core';
 import type { Invitation, InvitationList } from '../api/types';
 import type { EventFrame } from '../realtime/events';
 import { AppliedSeqs } from '../lib/seqs';
+import { errorMessage } from '../i18n/errors';
 
 export interface InvitationsDeps {
   listInvitations(): Promise<InvitationList>;
@@ -83,7 +84,7 @@ export function createInvitationsStore(deps: InvitationsDeps) {
         loaded.value = true;
       });
     } catch (e) {
-      if (gen === generation) error.value = e instanceof Error ? e.message : String(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
       if (gen === generation) loading.value = false;
     }

@@ -1,5 +1,7 @@
 // Notices: errors (role="alert") and confirmations (role="status"), dismissed after a while.
+// Texts are in the language of the moment they were shown.
 import { signal } from '@preact/signals-core';
+import { errorMessage } from '../i18n/errors';
 
 export interface Toast {
   id: number;
@@ -21,7 +23,8 @@ function push(kind: Toast['kind'], text: string, ms: number): void {
 }
 
 export function notifyError(e: unknown): void {
-  const text = e instanceof Error ? e.message : String(e);
+  // A server error in the current language (by its code), anything else by its message.
+  const text = errorMessage(e);
   push('error', text.charAt(0).toUpperCase() + text.slice(1), 8000);
 }
 

@@ -5,6 +5,7 @@ import { batch, signal } from '@preact/signals-core';
 import type { User, UserListQuery, UserPage } from '../api/types';
 import type { EventFrame } from '../realtime/events';
 import { AppliedSeqs, OwnWrites, realTimers, type TimerLike } from '../lib/seqs';
+import { errorMessage } from '../i18n/errors';
 
 export type UserSortField = 'username' | 'email' | 'display_name' | 'role' | 'last_login_at';
 
@@ -122,7 +123,7 @@ export function createUsersStore(deps: UsersDeps) {
         loaded.value = true;
       });
     } catch (e) {
-      if (gen === generation) error.value = e instanceof Error ? e.message : String(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
       if (gen === generation) loading.value = false;
     }
