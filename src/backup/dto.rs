@@ -43,6 +43,28 @@ pub struct Backup {
 }
 
 impl Backup {
+    /// A run that has just begun.
+    pub fn running(id: String, trigger: &str, created_at: DateTime<Utc>, backend: &str) -> Self {
+        Self {
+            id,
+            status: "running".into(),
+            trigger: trigger.into(),
+            created_at,
+            finished_at: None,
+            phase: "database".into(),
+            database_backend: backend.into(),
+            last_seq: None,
+            schema_version: None,
+            objects_total: 0,
+            objects_done: 0,
+            objects_copied: 0,
+            objects_reused: 0,
+            bytes_copied: 0,
+            size_bytes: 0,
+            error: None,
+        }
+    }
+
     pub fn from_manifest(m: &Manifest) -> Self {
         Self {
             id: m.id.clone(),

@@ -179,27 +179,24 @@ pub async fn restore(
 
 /// Streams a backup file to `to`, hashing it.
 async fn download(source: &Source, name: &str, to: &Path) -> anyhow::Result<(u64, String)> {
-    let key = source.key(name);
-    let size = source
-        .store
-        .head(&key)
-        .await?
-        .with_context(|| format!("the backup has no {name}"))?;
-    let mut body = source.store.open(&key, 0..size).await?;
     let mut out = tokio::fs::File::create(to).await?;
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        n += chunk.len() as u64;
-        out.write_all(&chunk).await?;
-    }
+    let digest = read_hashed(&source.store, &source.key(name), Some(&mut out))
+        .await
+        .with_context(|| format!("the backup has no readable {name}"))?;
     out.sync_all().await?;
-    Ok((n, hex::encode(hasher.finalize())))
+    Ok(digest)
 }
 
 async fn hash_object(store: &Storage, key: &str) -> anyhow::Result<(u64, String)> {
+    read_hashed(store, key, None).await
+}
+
+/// Reads a whole object, hashing it (and copying it to `out`); its size and sha256.
+async fn read_hashed(
+    store: &Storage,
+    key: &str,
+    mut out: Option<&mut tokio::fs::File>,
+) -> anyhow::Result<(u64, String)> {
     let size = store.head(key).await?.context("not in the backup")?;
     let mut body = store.open(key, 0..size).await?;
     let mut hasher = Sha256::new();
@@ -208,6 +205,9 @@ async fn hash_object(store: &Storage, key: &str) -> anyhow::Result<(u64, String)
         let chunk = chunk?;
         hasher.update(&chunk);
         n += chunk.len() as u64;
+        if let Some(out) = out.as_deref_mut() {
+            out.write_all(&chunk).await?;
+        }
     }
     Ok((n, hex::encode(hasher.finalize())))
 }

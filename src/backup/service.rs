@@ -88,29 +88,16 @@ impl Backups {
 
     fn register(&self, trigger: &'static str) -> Backup {
         let now = chrono::Utc::now();
-        let info = Backup {
-            id: manifest::new_id(now),
-            status: "running".into(),
-            trigger: trigger.into(),
-            created_at: now,
-            finished_at: None,
-            phase: "database".into(),
-            database_backend: match self.0.ctx.db.backend() {
-                sea_orm::DbBackend::Postgres => "postgres".into(),
-                _ => "sqlite".into(),
-            },
-            last_seq: None,
-            schema_version: None,
-            objects_total: 0,
-            objects_done: 0,
-            objects_copied: 0,
-            objects_reused: 0,
-            bytes_copied: 0,
-            size_bytes: 0,
-            error: None,
-        };
+        let info = Backup::running(manifest::new_id(now), trigger, now, self.backend());
         self.lock_runs().insert(info.id.clone(), info.clone());
         info
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.0.ctx.db.backend() {
+            sea_orm::DbBackend::Postgres => "postgres",
+            _ => "sqlite",
+        }
     }
 
     fn lock_runs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Backup>> {
@@ -173,9 +160,8 @@ impl Backups {
             Err(e) => {
                 let info = {
                     let mut runs = self.lock_runs();
-                    let info = runs.entry(id.clone()).or_insert_with(|| Backup {
-                        id: id.clone(),
-                        ..placeholder(trigger, created_at)
+                    let info = runs.entry(id.clone()).or_insert_with(|| {
+                        Backup::running(id.clone(), trigger, created_at, self.backend())
                     });
                     info.status = "failed".into();
                     info.finished_at = Some(chrono::Utc::now());
@@ -395,27 +381,6 @@ impl Backups {
                 next = chrono::Utc::now() + every_c;
             }
         });
-    }
-}
-
-fn placeholder(trigger: &str, created_at: chrono::DateTime<chrono::Utc>) -> Backup {
-    Backup {
-        id: String::new(),
-        status: "running".into(),
-        trigger: trigger.into(),
-        created_at,
-        finished_at: None,
-        phase: "database".into(),
-        database_backend: String::new(),
-        last_seq: None,
-        schema_version: None,
-        objects_total: 0,
-        objects_done: 0,
-        objects_copied: 0,
-        objects_reused: 0,
-        bytes_copied: 0,
-        size_bytes: 0,
-        error: None,
     }
 }
 
