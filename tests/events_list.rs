@@ -185,3 +185,271 @@ async fn event_filters_and_pages_match_the_whole_log() {
         }
     }
 }
+
+/// Connects to the test's database directly (to give the log's events chosen timestamps).
+async fn connect_db(app: &TestApp) -> sea_orm::DatabaseConnection {
+    let url =
+        app.env.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}/switchboard.db?mode=rw", app.env.data_dir_str())
+        });
+    sea_orm::Database::connect(url.as_str())
+        .await
+        .expect("connect to the test database")
+}
+
+fn ts_of(e: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().expect("event has ts"))
+        .expect("event ts is RFC 3339")
+        .with_timezone(&chrono::Utc)
+}
+
+fn rfc3339(ts: chrono::DateTime<chrono::Utc>) -> String {
+    ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `since`/`until` (docs/API.md §6.6): pages of a date range, alone and with `type` (lists and
+/// prefixes) and `actor`, both directions, every page size, match filtering the whole log by
+/// `ts` — also where `ts` runs a little out of seq order (as across instances' clocks) and
+/// across days of the log. Bad timestamps and `since > until` are 400s.
+#[tokio::test]
+async fn event_date_ranges_match_the_whole_log() {
+    let app = TestApp::spawn().await;
+    let second = app.create_user("range-admin", "admin").await;
+    let second_id = id_of(&second);
+    let second_token = app.token_for("range-admin").await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(app.create_user(&format!("ranged{i:02}"), "viewer").await);
+    }
+    for step in 0..36 {
+        let token = if step % 3 == 0 {
+            &second_token
+        } else {
+            &app.admin_token
+        };
+        let user = &users[step % users.len()];
+        app.patch(
+            &format!("/api/users/{}", id_of(user)),
+            token,
+            &json!({"display_name": format!("range step {step}")}),
+        )
+        .await
+        .expect_status(200);
+        if step % 8 == 5 {
+            app.upload_bytes(&format!("range-{step}.txt"), b"ranged bytes")
+                .await;
+        }
+    }
+    for user in users.iter().take(2) {
+        app.delete(&format!("/api/users/{}", id_of(user)), &second_token)
+            .await
+            .expect_status(204);
+    }
+
+    // Timestamps chosen here: ten events a day, 30 s apart, every fourth one 50 s early (20 s
+    // before the event preceding it in seq), on consecutive days from 2026-12-01.
+    let base = chrono::DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z")
+        .expect("base ts")
+        .with_timezone(&chrono::Utc);
+    let stamp = |seq: i64| {
+        let day = chrono::Duration::days(seq / 10);
+        let within = chrono::Duration::seconds(30 * (seq % 10));
+        let early = if seq % 4 == 3 {
+            chrono::Duration::seconds(50)
+        } else {
+            chrono::Duration::zero()
+        };
+        base + day + within - early
+    };
+    let before_rewrite = whole_log(&app).await;
+    let db = connect_db(&app).await;
+    for e in &before_rewrite {
+        let seq = e["seq"].as_i64().expect("durable seq");
+        let backend = sea_orm::ConnectionTrait::get_database_backend(&db);
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "UPDATE events SET created_at = $1 WHERE seq = $2",
+            _ => "UPDATE events SET created_at = ? WHERE seq = ?",
+        };
+        sea_orm::ConnectionTrait::execute_raw(
+            &db,
+            sea_orm::Statement::from_sql_and_values(backend, sql, [stamp(seq).into(), seq.into()]),
+        )
+        .await
+        .expect("set an event's created_at");
+    }
+    let _ = db.close().await;
+
+    let log = whole_log(&app).await;
+    assert_eq!(log.len(), before_rewrite.len());
+    assert!(log.len() >= 50, "log too short: {}", log.len());
+    for e in &log {
+        let seq = e["seq"].as_i64().expect("seq");
+        assert_eq!(ts_of(e), stamp(seq), "ts of seq {seq} as rewritten");
+    }
+    let last_seq = log.last().and_then(|e| e["seq"].as_i64()).expect("last");
+    let admin_id = app.admin_id.clone();
+
+    type Pred = Box<dyn Fn(&Value) -> bool>;
+    let day = |d: i64| base + chrono::Duration::days(d);
+    type Ts = chrono::DateTime<chrono::Utc>;
+    let ranges: Vec<(Option<Ts>, Option<Ts>)> = vec![
+        // Whole days, as the panel asks (local midnight to the next).
+        (
+            Some(day(1) - chrono::Duration::hours(8)),
+            Some(day(2) - chrono::Duration::hours(8)),
+        ),
+        // One side only.
+        (Some(day(3)), None),
+        (None, Some(day(2))),
+        // Exactly on events: `since` inclusive, `until` exclusive, also among the early ones.
+        (Some(stamp(12)), Some(stamp(17))),
+        (Some(stamp(23)), Some(stamp(27))),
+        (
+            Some(stamp(11)),
+            Some(stamp(11) + chrono::Duration::milliseconds(1)),
+        ),
+        // Bounds that fall between an early event and the one before it in seq (22 is later
+        // than 23): a window taken from `ts` alone would miss one of them.
+        (
+            Some(stamp(23) + chrono::Duration::seconds(10)),
+            Some(stamp(26)),
+        ),
+        (
+            Some(stamp(20)),
+            Some(stamp(22) - chrono::Duration::seconds(10)),
+        ),
+        // Inside a day's cluster, within the slack of its neighbours.
+        (
+            Some(stamp(32) + chrono::Duration::seconds(5)),
+            Some(stamp(36) - chrono::Duration::seconds(5)),
+        ),
+        // Between clusters, before the log, after the log, equal bounds: nothing.
+        (
+            Some(day(1) + chrono::Duration::hours(2)),
+            Some(day(1) + chrono::Duration::hours(20)),
+        ),
+        (None, Some(base - chrono::Duration::days(400))),
+        (Some(stamp(last_seq) + chrono::Duration::seconds(1)), None),
+        (Some(stamp(14)), Some(stamp(14))),
+        // Everything.
+        (
+            Some(base - chrono::Duration::days(1)),
+            Some(day(last_seq / 10 + 2)),
+        ),
+    ];
+    let types: Vec<(&str, Pred)> = vec![
+        ("", Box::new(|_| true)),
+        (
+            "&type=user.updated",
+            Box::new(|e| e["type"] == "user.updated"),
+        ),
+        (
+            "&type=user.created,user.deleted",
+            Box::new(|e| e["type"] == "user.created" || e["type"] == "user.deleted"),
+        ),
+        (
+            "&type=file.*",
+            Box::new(|e| e["type"].as_str().is_some_and(|t| t.starts_with("file."))),
+        ),
+        (
+            "&type=user.*,auth.login",
+            Box::new(|e| {
+                e["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("user.") || t == "auth.login")
+            }),
+        ),
+    ];
+    let actors: Vec<(String, Pred)> = vec![
+        (String::new(), Box::new(|_| true)),
+        (format!("&actor={second_id}"), {
+            let id = second_id.clone();
+            Box::new(move |e| actor_field(e, "id").as_deref() == Some(id.as_str()))
+        }),
+        ("&actor=admin".into(), {
+            let id = admin_id.clone();
+            Box::new(move |e| {
+                actor_field(e, "username").as_deref() == Some("admin")
+                    || actor_field(e, "id").as_deref() == Some(id.as_str())
+            })
+        }),
+    ];
+
+    let mut nonempty = 0;
+    for (since, until) in &ranges {
+        let mut range = String::new();
+        if let Some(s) = since {
+            range.push_str(&format!("&since={}", rfc3339(*s)));
+        }
+        if let Some(u) = until {
+            range.push_str(&format!("&until={}", rfc3339(*u)));
+        }
+        let in_range = |e: &Value| {
+            let ts = ts_of(e);
+            since.is_none_or(|s| ts >= s) && until.is_none_or(|u| ts < u)
+        };
+        for (type_filter, type_pred) in &types {
+            for (actor_filter, actor_pred) in &actors {
+                let filter = format!("{range}{type_filter}{actor_filter}");
+                let expected: Vec<i64> = log
+                    .iter()
+                    .filter(|e| in_range(e) && type_pred(e) && actor_pred(e))
+                    .filter_map(|e| e["seq"].as_i64())
+                    .collect();
+                if !expected.is_empty() {
+                    nonempty += 1;
+                }
+                for limit in [1, 3, 1000] {
+                    let up = walk(&app, &filter, limit, false).await;
+                    assert_eq!(up, expected, "ascending {filter} limit {limit}");
+                    let mut down = walk(&app, &filter, limit, true).await;
+                    down.reverse();
+                    assert_eq!(down, expected, "newest first {filter} limit {limit}");
+                }
+            }
+        }
+    }
+    assert!(nonempty >= 40, "too few non-empty cases: {nonempty}");
+
+    // Offsets other than Z, percent-encoded: the same instant.
+    let plus_one = (stamp(12) + chrono::Duration::hours(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(3600).expect("offset"))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+        .replace('+', "%2B");
+    let shifted = walk(&app, &format!("&since={plus_one}"), 1000, false).await;
+    let expected: Vec<i64> = log
+        .iter()
+        .filter(|e| ts_of(e) >= stamp(12) + chrono::Duration::hours(1))
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert_eq!(shifted, expected, "since with a +01:00 offset");
+
+    // Bad parameters: 400 with the error envelope.
+    for query in [
+        "since=yesterday",
+        "until=2026-12-01",
+        "since=2026-13-01T00:00:00Z",
+        "until=2026-12-01T00:00:00",
+        // An unencoded `+` is a space.
+        "since=2026-12-01T00:00:00+01:00",
+        "since=2026-12-03T00:00:00Z&until=2026-12-02T00:00:00Z",
+        "since=2026-12-02T00:00:00.001Z&until=2026-12-02T00:00:00Z&type=user.updated&actor=admin",
+    ] {
+        let resp = app
+            .get(&format!("/api/events?{query}"), &app.admin_token)
+            .await;
+        resp.expect_status(400);
+        assert_eq!(
+            resp.body["error"]["code"], "bad_request",
+            "{query}: {:?}",
+            resp.body
+        );
+        assert!(
+            resp.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{query}: {:?}",
+            resp.body
+        );
+    }
+}

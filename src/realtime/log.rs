@@ -1,11 +1,12 @@
 //! The durable event log: appended inside the transaction of the change it describes, read by the
 //! hub, by `resume` replays and by `GET /api/events`.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set, Statement,
+    sea_query::{Expr, SimpleExpr},
 };
 
 use super::event::{Actor, EventType, frame_text};
@@ -214,55 +215,203 @@ pub async fn range(
 pub struct Query {
     pub after: Option<i64>,
     pub before: Option<i64>,
-    pub kind: Option<String>,
+    /// Any of these types (`None`: every type; empty: nothing).
+    pub kinds: Option<Vec<String>>,
     pub actor: Option<String>,
+    /// `ts >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// `ts < until`.
+    pub until: Option<DateTime<Utc>>,
     pub limit: u64,
 }
 
+/// How far out of seq order two events' timestamps may be: an event written after another (a
+/// greater seq) is assumed to carry a `ts` at most this much earlier. `ts` is taken once the
+/// writer holds the `event_seq` lock, so on one clock it grows with seq; this covers clock
+/// steps and skew between instances. A date range is turned into a seq window widened by it
+/// (see [`seq_window`]).
+pub const TS_SLACK: Duration = Duration::seconds(60);
+
 /// The audit trail: ascending after `after`, or newest first before `before`. Every filter walks
-/// an index in seq order (`(type, seq)`, `(actor_id, seq)`, `(actor_username, seq)`), so a page
-/// costs its length, not the log's (docs/API.md §6.6).
+/// an index in seq order (`(type, seq)`, `(actor_id, seq)`, `(actor_username, seq)`,
+/// `(type, actor_*, seq)`), so a page costs its length, not the log's (docs/API.md §6.6). A date
+/// range narrows the walk to a seq window found on the `created_at` index; the exact `ts`
+/// condition is checked on the rows inside it.
 pub async fn list(db: &impl ConnectionTrait, q: &Query) -> Result<Vec<event::Model>> {
-    let Some(actor) = &q.actor else {
-        return page(db, q, None).await;
-    };
-    // "By id or username" as one OR would make the database merge and sort both matches in
-    // full; two page-sized walks, merged here, cost two pages.
-    let by_id = page(db, q, Some(event::Column::ActorId.eq(actor.as_str()))).await?;
-    let by_name = page(db, q, Some(event::Column::ActorUsername.eq(actor.as_str()))).await?;
-    let mut rows: Vec<event::Model> = by_id.into_iter().chain(by_name).collect();
-    if q.before.is_some() {
-        rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
-    } else {
-        rows.sort_by_key(|r| r.seq);
+    if q.kinds.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
     }
-    rows.dedup_by_key(|r| r.seq);
-    rows.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
-    Ok(rows)
+    if let (Some(since), Some(until)) = (q.since, q.until)
+        && since >= until
+    {
+        return Ok(Vec::new());
+    }
+    let (floor, ceiling) = seq_window(db, q.since, q.until).await?;
+    let bounds = Bounds {
+        gt: match q.before {
+            Some(_) => floor,
+            None => Some(q.after.unwrap_or(0).max(floor.unwrap_or(i64::MIN))),
+        },
+        lt: match (q.before, ceiling) {
+            (Some(b), Some(c)) => Some(b.min(c)),
+            (b, c) => b.or(c),
+        },
+    };
+    if let (Some(gt), Some(lt)) = (bounds.gt, bounds.lt)
+        && gt.saturating_add(1) >= lt
+    {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let kinds: Vec<Option<&str>> = match &q.kinds {
+        None => vec![None],
+        Some(kinds) => kinds.iter().map(|k| Some(k.as_str())).collect(),
+    };
+    let actors: Vec<Option<SimpleExpr>> = match &q.actor {
+        None => vec![None],
+        Some(actor) => vec![
+            Some(event::Column::ActorId.eq(actor.as_str())),
+            Some(event::Column::ActorUsername.eq(actor.as_str())),
+        ],
+    };
+    if kinds.len() == 1 && actors.len() == 1 {
+        return Ok(select(backend, q, &bounds, kinds[0], actors[0].clone())
+            .all(db)
+            .await?);
+    }
+    // Several types, or "by id or username": as one `IN`/`OR` the database would merge and sort
+    // every match in full. One page-sized walk per combination (seqs only, from the index),
+    // merged here, then the page's rows by primary key.
+    let mut seqs: Vec<i64> = Vec::new();
+    for kind in &kinds {
+        for actor in &actors {
+            let walk: Vec<i64> = select(backend, q, &bounds, *kind, actor.clone())
+                .select_only()
+                .column(event::Column::Seq)
+                .into_tuple()
+                .all(db)
+                .await?;
+            seqs.extend(walk);
+        }
+    }
+    if q.before.is_some() {
+        seqs.sort_unstable_by_key(|s| std::cmp::Reverse(*s));
+    } else {
+        seqs.sort_unstable();
+    }
+    seqs.dedup();
+    seqs.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = event::Entity::find().filter(event::Column::Seq.is_in(seqs));
+    let rows = if q.before.is_some() {
+        rows.order_by_desc(event::Column::Seq)
+    } else {
+        rows.order_by_asc(event::Column::Seq)
+    };
+    Ok(rows.all(db).await?)
 }
 
-/// One page in seq order, with the type filter and an optional actor condition.
-async fn page(
-    db: &impl ConnectionTrait,
+/// Exclusive seq bounds of a walk.
+struct Bounds {
+    gt: Option<i64>,
+    lt: Option<i64>,
+}
+
+/// One page-sized walk in seq order: the bounds, one type, one actor condition, the date range.
+fn select(
+    backend: DbBackend,
     q: &Query,
-    actor: Option<sea_orm::sea_query::SimpleExpr>,
-) -> Result<Vec<event::Model>> {
+    bounds: &Bounds,
+    kind: Option<&str>,
+    actor: Option<SimpleExpr>,
+) -> sea_orm::Select<event::Entity> {
     let mut select = event::Entity::find();
-    if let Some(kind) = &q.kind {
-        select = select.filter(event::Column::Kind.eq(kind.as_str()));
+    if let Some(kind) = kind {
+        select = select.filter(event::Column::Kind.eq(kind));
     }
     if let Some(actor) = actor {
         select = select.filter(actor);
     }
-    select = match q.before {
-        Some(before) => select
-            .filter(event::Column::Seq.lt(before))
-            .order_by_desc(event::Column::Seq),
-        None => select
-            .filter(event::Column::Seq.gt(q.after.unwrap_or(0)))
-            .order_by_asc(event::Column::Seq),
+    if let Some(gt) = bounds.gt {
+        select = select.filter(event::Column::Seq.gt(gt));
+    }
+    if let Some(lt) = bounds.lt {
+        select = select.filter(event::Column::Seq.lt(lt));
+    }
+    if let Some(since) = q.since {
+        select = select.filter(ts_condition(backend, TsOp::AtOrAfter, since));
+    }
+    if let Some(until) = q.until {
+        select = select.filter(ts_condition(backend, TsOp::Before, until));
+    }
+    select = if q.before.is_some() {
+        select.order_by_desc(event::Column::Seq)
+    } else {
+        select.order_by_asc(event::Column::Seq)
     };
-    Ok(select.limit(q.limit).all(db).await?)
+    select.limit(q.limit)
+}
+
+/// `created_at <op> ts`, checked on the rows of a seq-ordered walk. On SQLite the column is
+/// written `+created_at`, which keeps the planner off the `created_at` index: without
+/// statistics it would take that index for a two-sided range and sort every match, where the
+/// seq walk stops after a page.
+fn ts_condition(backend: DbBackend, op: TsOp, ts: DateTime<Utc>) -> SimpleExpr {
+    match (backend, op) {
+        (DbBackend::Sqlite, TsOp::AtOrAfter) => {
+            Expr::cust_with_values("+\"events\".\"created_at\" >= ?", [ts])
+        }
+        (DbBackend::Sqlite, TsOp::Before) => {
+            Expr::cust_with_values("+\"events\".\"created_at\" < ?", [ts])
+        }
+        (_, TsOp::AtOrAfter) => event::Column::CreatedAt.gte(ts),
+        (_, TsOp::Before) => event::Column::CreatedAt.lt(ts),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TsOp {
+    AtOrAfter,
+    Before,
+}
+
+/// The seq window outside which no event of `[since, until)` can lie, as exclusive bounds, from
+/// two lookups on the `created_at` index: below the seq of an event older than `since` by more
+/// than [`TS_SLACK`] every event is older than `since`, and above the seq of one at least
+/// `TS_SLACK` past `until` every event is at or past `until`. Inside the window the walk checks
+/// `ts` itself, so the window costs at most the events of a slack's width at each end.
+async fn seq_window(
+    db: &impl ConnectionTrait,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let mut floor = None;
+    if let Some(edge) = since.and_then(|s| s.checked_sub_signed(TS_SLACK)) {
+        floor = event::Entity::find()
+            .select_only()
+            .column(event::Column::Seq)
+            .filter(event::Column::CreatedAt.lt(edge))
+            .order_by_desc(event::Column::CreatedAt)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(db)
+            .await?;
+    }
+    let mut ceiling = None;
+    if let Some(edge) = until.and_then(|u| u.checked_add_signed(TS_SLACK)) {
+        ceiling = event::Entity::find()
+            .select_only()
+            .column(event::Column::Seq)
+            .filter(event::Column::CreatedAt.gte(edge))
+            .order_by_asc(event::Column::CreatedAt)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(db)
+            .await?;
+    }
+    Ok((floor, ceiling))
 }
 
 /// Deletes events beyond the retention (older than `max_age` or beyond the newest `keep`), but

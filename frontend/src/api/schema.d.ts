@@ -1063,7 +1063,9 @@ export interface paths {
         /**
          * Read the event log (audit trail)
          * @description Ascending from `after` (default 0), or newest first below `before`. `type` filters by event
-         *     type (e.g. `user.updated`), `actor` by user id or username.
+         *     type (e.g. `user.updated`; a comma-separated list, `user.*` by prefix), `actor` by user id
+         *     or username, `since`/`until` by the event's `ts` (RFC 3339; `since` inclusive, `until`
+         *     exclusive). Filters combine (all must hold).
          */
         get: operations["list_events"];
         put?: never;
@@ -12113,8 +12115,14 @@ export interface operations {
                 after?: number;
                 before?: number;
                 limit?: number;
+                /** @description Event types, comma-separated; an item ending in `*` matches by prefix (`user.*`). */
                 type?: string;
+                /** @description A user id or username. */
                 actor?: string;
+                /** @description Only events with `ts` at or after this RFC 3339 timestamp (`2026-12-01T00:00:00Z`). */
+                since?: string;
+                /** @description Only events with `ts` before this RFC 3339 timestamp. */
+                until?: string;
             };
             header?: never;
             path?: never;
