@@ -20,6 +20,7 @@ import {
   ensureOutDir,
   launchBrowser,
   loginViaForm,
+  navTo,
   openPanel,
   type Panel,
   SECOND_ADMIN,
@@ -87,9 +88,10 @@ async function loginWithCode(p: Panel, username: string, password: string, code:
   await page.getByRole('button', { name: 'Verify', exact: true }).click();
   const mfa = await mfaP;
   expect(mfa.status(), await mfa.text()).toBe(200);
-  await page.waitForURL('**/users');
-  await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+  await page.waitForURL('**/dashboard');
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
   await waitForConnection(page, 'live', 15_000);
+  await navTo(page, 'Users');
 }
 
 async function logOut(page: Page): Promise<void> {
@@ -256,8 +258,8 @@ describe('accounts', () => {
     expect(accept.status(), await accept.text()).toBe(201);
     const newUser = (await accept.json()).user as { id: string; username: string; role: string };
     expect(newUser.role).toBe('viewer');
-    await pc.waitForURL('**/users');
-    await pc.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await pc.waitForURL('**/dashboard');
+    await pc.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
     await waitForConnection(pc, 'live', 15_000);
     await pc.locator('.whoami').filter({ hasText: 'e2e-invitee' }).waitFor();
 
@@ -378,7 +380,7 @@ describe('accounts', () => {
     await pr.getByRole('textbox', { name: 'Username' }).fill(username);
     await pr.getByLabel('Password', { exact: true }).fill('e2e-new-password');
     await pr.getByRole('button', { name: 'Sign in' }).click();
-    await pr.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await pr.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
 
     // The link worked once.
     const again = await panel('reset-again');
@@ -452,8 +454,8 @@ describe('accounts: --require-mfa-for-admins', () => {
     await enrolTotp(page, section);
     expect(P.sockets, 'the panel opened a WebSocket before enrolment').toHaveLength(0);
     await section.getByRole('button', { name: 'Continue', exact: true }).click();
-    await page.waitForURL('**/users');
-    await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await page.waitForURL('**/dashboard');
+    await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
     await waitForConnection(page, 'live', 15_000);
     expect(P.pageErrors).toEqual([]);
     await closeQuietly(P.context);

@@ -513,7 +513,7 @@ export async function openPanel(
   return panel;
 }
 
-/** Logs in through the real login form and waits for the users page and a live connection. */
+/** Logs in through the real login form, waits for the landing page and a live connection, then opens the users page. */
 export async function loginViaForm(panel: Panel, username: string, password: string): Promise<void> {
   try {
     await loginSteps(panel, username, password);
@@ -541,9 +541,11 @@ async function loginSteps(panel: Panel, username: string, password: string): Pro
   await page.getByRole('textbox', { name: 'Username' }).fill(username);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/users', { timeout: 15_000 });
-  await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor({ timeout: 15_000 });
+  // The dashboard is the landing page; the tests start from the users page.
+  await page.waitForURL('**/dashboard', { timeout: 15_000 });
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor({ timeout: 15_000 });
   await waitForConnection(page, 'live', 15_000);
+  await navTo(page, 'Users');
 }
 
 export const CONNECTION_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' } as const;
@@ -561,7 +563,7 @@ export async function waitForConnection(page: Page, state: keyof typeof CONNECTI
 }
 
 /** Navigates inside the SPA by clicking a link of the main navigation (no page load). */
-export async function navTo(page: Page, label: 'Users' | 'Files' | 'Activity' | 'Backups'): Promise<void> {
+export async function navTo(page: Page, label: 'Dashboard' | 'Users' | 'Files' | 'Activity' | 'Backups'): Promise<void> {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
   await page.waitForURL(`**/${label.toLowerCase()}`);
   await page.getByRole('heading', { name: label, level: 1 }).waitFor();

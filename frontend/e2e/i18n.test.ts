@@ -204,9 +204,12 @@ describe('i18n', () => {
     // Sign in with the Chinese form.
     await page.getByLabel('密码', { exact: true }).fill(ADMIN_PASSWORD);
     await page.getByRole('button', { name: '登录' }).click();
-    await page.waitForURL('**/users');
-    await page.getByRole('heading', { name: '用户', level: 1 }).waitFor();
+    await page.waitForURL('**/dashboard');
+    await page.getByRole('heading', { name: '仪表盘', level: 1 }).waitFor();
     await page.waitForFunction(() => document.querySelector('[data-testid="connection"]')?.getAttribute('data-state') === 'live');
+    await page.getByRole('figure', { name: '每小时下载与上传次数' }).waitFor();
+    await expectChinese(page, 'dashboard');
+    await nav(page, '用户', '/users', '用户');
     await page.locator(`tr[data-user-id="${viewer.id}"]`).waitFor();
     await page.getByRole('table', { name: '待接受的邀请' }).getByText(DATA.invitee).waitFor();
     await expectChinese(page, 'users');
@@ -223,8 +226,8 @@ describe('i18n', () => {
     await checkDialog(
       page,
       'users-password',
-      () => page.getByRole('button', { name: `重置 ${DATA.viewer} 的密码`, exact: true }).click(),
-      `重置 ${DATA.viewer} 的密码`,
+      () => page.getByRole('button', { name: `为 ${DATA.viewer} 重置密码`, exact: true }).click(),
+      `为 ${DATA.viewer} 重置密码`,
     );
     await checkDialog(
       page,

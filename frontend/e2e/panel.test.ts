@@ -231,7 +231,7 @@ describe('admin panel', () => {
   test('2. users: create, edit and delete in A appear in B live within 2 s, without reload', async () => {
     const pa = A.page;
     const pb = B.page;
-    await expectColumns(pb, 'Users', ['Username', 'Email', 'Display name', 'Role', 'Status', 'Last login', 'Actions']);
+    await expectColumns(pb, 'Users', ['', 'Username', 'Email', 'Display name', 'Role', 'Status', 'Last login', 'Actions']);
     const toEdit = await adminApi.createUser({ username: 'e2e-edit-me', display_name: 'Before Edit' });
     const toDelete = await adminApi.createUser({ username: 'e2e-delete-me', display_name: 'Doomed' });
     for (const p of [pa, pb]) {

@@ -37,7 +37,7 @@ const ALLOWED_TOKENS = new Set(['Switchboard']);
 /** JSX attributes whose values are never shown to people. */
 const TECHNICAL_ATTRIBUTES = new Set([
   'accept', 'aria-busy', 'aria-controls', 'aria-current', 'aria-describedby', 'aria-hidden', 'aria-invalid',
-  'aria-labelledby', 'aria-live', 'aria-sort', 'autoCapitalize', 'autoComplete', 'autoFocus', 'class', 'className',
+  'aria-labelledby', 'aria-live', 'measure', 'aria-sort', 'autoCapitalize', 'autoComplete', 'autoFocus', 'class', 'className',
   'colSpan', 'dateTime', 'dir', 'download', 'field', 'for', 'height', 'href', 'htmlFor', 'id', 'inputMode', 'key',
   'lang', 'max', 'maxLength', 'method', 'min', 'name', 'pattern', 'ref', 'rel', 'role', 'scope', 'sort', 'spellcheck',
   'src', 'step', 'tabIndex', 'target', 'testId', 'type', 'value', 'width',

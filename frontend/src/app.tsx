@@ -6,6 +6,7 @@ import { mfaGate } from './live';
 import { AccountPage } from './pages/Account';
 import { ActivityPage } from './pages/Activity';
 import { BackupsPage } from './pages/Backups';
+import { DashboardPage } from './pages/Dashboard';
 import { EnrolPage } from './pages/Enrol';
 import { FilesPage } from './pages/Files';
 import { ForgotPage } from './pages/Forgot';
@@ -14,9 +15,11 @@ import { Login } from './pages/Login';
 import { ResetPage } from './pages/Reset';
 import { UserDetailPage } from './pages/UserDetail';
 import { UsersPage } from './pages/Users';
-import { ADMIN_ROUTES, isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
+import './styles/shared.css';
+import { ADMIN_ROUTES, HOME, isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
 
 const TITLES: Record<string, PlainKey> = {
+  '/dashboard': 'nav.dashboard',
   '/users': 'nav.users',
   '/files': 'nav.files',
   '/activity': 'nav.activity',
@@ -39,11 +42,11 @@ export function App() {
   useEffect(() => {
     if (auth === 'out' && !PUBLIC_ROUTES.includes(current)) navigate('/login', { replace: true });
     if (auth === 'in' && gate !== 'enrol' && !isPanelPath(current) && !LINK_ROUTES.includes(current)) {
-      navigate('/users', { replace: true });
+      navigate(HOME, { replace: true });
     }
-    // Admin pages: others go to the users page (once the role is known).
+    // Admin pages: others go to the landing page (once the role is known).
     if (auth === 'in' && role !== undefined && role !== 'admin' && ADMIN_ROUTES.includes(current)) {
-      navigate('/users', { replace: true });
+      navigate(HOME, { replace: true });
     }
   }, [auth, current, gate, role]);
 
@@ -70,6 +73,9 @@ export function App() {
   if (detail !== null) page = <UserDetailPage key={detail} id={detail} />;
   else {
     switch (current) {
+      case '/users':
+        page = <UsersPage />;
+        break;
       case '/files':
         page = <FilesPage />;
         break;
@@ -80,10 +86,10 @@ export function App() {
         page = <AccountPage />;
         break;
       case '/backups':
-        page = role === 'admin' ? <BackupsPage /> : <UsersPage />;
+        page = role === 'admin' ? <BackupsPage /> : <DashboardPage />;
         break;
       default:
-        page = <UsersPage />;
+        page = <DashboardPage />;
     }
   }
   return <Layout>{page}</Layout>;

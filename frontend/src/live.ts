@@ -5,12 +5,14 @@ import { ApiError, observeErrors } from './api/http';
 import { authState, currentUser, getAccessToken, logout, refresh } from './api/session';
 import type { EventFrame } from './realtime/events';
 import { defaultSocketUrl, SocketClient, type ConnectionStatus } from './realtime/socket';
+import { readPerPage } from './lib/prefs';
 import { createActivityStore } from './stores/activity';
 import { createBackupsStore } from './stores/backups';
 import { createFilesStore } from './stores/files';
 import { createImportsStore } from './stores/imports';
 import { createInvitationsStore } from './stores/invitations';
 import { createPresenceStore } from './stores/presence';
+import { createStatsStore } from './stores/stats';
 import { createTransfersStore } from './stores/transfers';
 import { createUsersStore } from './stores/users';
 
@@ -18,11 +20,15 @@ const me = () => currentUser.value?.id ?? null;
 
 export const users = createUsersStore({ listUsers: api.listUsers, me });
 export const files = createFilesStore({ listFiles: api.listFiles });
+// Rows per page, as last chosen in this browser.
+users.query.value = { ...users.query.peek(), perPage: readPerPage('users') };
+files.query.value = { ...files.query.peek(), perPage: readPerPage('files') };
 export const activity = createActivityStore({ listEvents: api.listEvents });
 export const presence = createPresenceStore();
 export const invitations = createInvitationsStore({ listInvitations: () => api.listInvitations('pending') });
 export const backups = createBackupsStore({ listBackups: api.listBackups });
 export const imports = createImportsStore();
+export const stats = createStatsStore({ getStats: api.getStats });
 
 // ---- live listeners (pages that refetch parts of themselves on events) ----
 
@@ -146,6 +152,7 @@ function dispatch(frame: EventFrame): void {
   transfers.applyEvent(frame);
   activity.applyEvent(frame);
   presence.applyEvent(frame);
+  stats.applyEvent(frame);
   if (frame.type === 'user.updated' && frame.data.id === currentUser.value?.id) {
     currentUser.value = frame.data;
   }
@@ -159,6 +166,7 @@ function refetchLoaded(): void {
   if (activity.loaded.value) void activity.loadRecent();
   if (invitations.loaded.value) void invitations.load();
   if (backups.loaded.value) void backups.load();
+  if (stats.stats.peek() !== null) void stats.load();
   void refreshTasks();
   for (const l of listeners) l.onResync?.();
 }

@@ -1,8 +1,9 @@
-// History-API routing: `/login`, `/forgot`, `/reset`, `/invite` (signed out too), `/users`,
+// History-API routing: `/login`, `/forgot`, `/reset`, `/invite` (signed out too), `/dashboard`
+// (the landing page), `/users`,
 // `/users/{id}`, `/files`, `/activity`, `/backups` (admins), `/account`.
 import { signal } from '@preact/signals';
 
-export const ROUTES = ['/users', '/files', '/activity', '/backups', '/account', '/login', '/forgot', '/reset', '/invite'] as const;
+export const ROUTES = ['/dashboard', '/users', '/files', '/activity', '/backups', '/account', '/login', '/forgot', '/reset', '/invite'] as const;
 export type Route = (typeof ROUTES)[number];
 
 /** Pages for signed-out visitors. */
@@ -10,8 +11,10 @@ export const PUBLIC_ROUTES: readonly string[] = ['/login', '/forgot', '/reset', 
 /** Pages that work whether or not someone is signed in (they come from links in e-mails). */
 export const LINK_ROUTES: readonly string[] = ['/reset', '/invite'];
 /** Pages of the panel proper. */
-export const PANEL_ROUTES: readonly string[] = ['/users', '/files', '/activity', '/backups', '/account'];
-/** Pages only admins see (others are sent to `/users`). */
+export const PANEL_ROUTES: readonly string[] = ['/dashboard', '/users', '/files', '/activity', '/backups', '/account'];
+/** Where a signed-in user lands. */
+export const HOME = '/dashboard';
+/** Pages only admins see (others are sent to the landing page). */
 export const ADMIN_ROUTES: readonly string[] = ['/backups'];
 
 export const path = signal<string>(typeof location === 'undefined' ? '/' : location.pathname);

@@ -26,6 +26,7 @@ import type {
   RecoveryCodes,
   ResetLink,
   SessionList,
+  Stats,
   Task,
   TaskPage,
   TokenResponse,
@@ -509,4 +510,11 @@ export async function downloadBackup(id: string): Promise<{ blob: Blob; filename
   if (!res.ok) throw await toApiError(res);
   const filename = filenameFromDisposition(res.headers.get('Content-Disposition')) ?? `switchboard-backup-${id}.tar`;
   return { blob: await res.blob(), filename };
+}
+
+// ---- stats ----
+
+/** The dashboard's counts and series; days start at UTC + `tzOffsetMinutes` (docs/API.md §7.1). */
+export function getStats(tzOffsetMinutes: number): Promise<Stats> {
+  return request<Stats>('GET', '/stats', { query: { tz_offset_minutes: tzOffsetMinutes } });
 }

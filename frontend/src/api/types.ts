@@ -78,3 +78,7 @@ export type UserImportError = Wire<Schemas['UserImportError']>;
 export type UserImportReport = Omit<Schemas['UserImportReport'], 'errors'> & { errors: UserImportError[] };
 export type ImportFormat = 'csv' | 'jsonl';
 export type ImportMode = 'all_or_nothing' | 'skip_invalid';
+
+export type Stats = Schemas['Stats'];
+export type StatsPoint = Schemas['StatsPoint'];
+export type BusyFile = Schemas['BusyFile'];

@@ -89,7 +89,7 @@ export function SessionsTable({
     }
   }
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" tabIndex={0} role="group" aria-label={label ?? t('sessions.title')}>
       <table aria-label={label ?? t('sessions.title')}>
         <thead>
           <tr>
@@ -168,7 +168,7 @@ export function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: ((k: A
     }
   }
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" tabIndex={0} role="group" aria-label={t('keys.title')}>
       <table aria-label={t('keys.title')}>
         <thead>
           <tr>

@@ -4,15 +4,15 @@ import { t } from '../i18n';
 import { theme, toggleTheme } from '../theme';
 import { LanguageSelect } from './LanguageSelect';
 
-/** Language and theme, top right of the pages outside the panel. */
+/** Language and theme, top right of the pages outside the panel (a banner landmark: axe `region`). */
 export function AuthTools() {
   return (
-    <div class="login-tools">
+    <header class="login-tools">
       <LanguageSelect />
       <button type="button" class="btn icon" aria-label={t('theme.toggle')} onClick={toggleTheme}>
         <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
       </button>
-    </div>
+    </header>
   );
 }
 

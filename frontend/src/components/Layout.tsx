@@ -1,6 +1,8 @@
 // The frame after login: main navigation, connection indicator, online admins, language and
-// theme, log out, notices.
+// theme, log out, notices. On small screens (styles.css) the navigation and the tools fold into a
+// menu opened by a button (aria-expanded); it closes on navigation and with Escape.
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { currentUser, logout } from '../api/session';
 import { t, type KeysOf } from '../i18n';
 import { connection, presence } from '../live';
@@ -12,6 +14,7 @@ import { Toasts } from './Toasts';
 
 /** [path, label, admins only] */
 const LINKS: readonly (readonly [string, KeysOf<'nav.'>, boolean])[] = [
+  ['/dashboard', 'nav.dashboard', false],
   ['/users', 'nav.users', false],
   ['/files', 'nav.files', false],
   ['/activity', 'nav.activity', false],
@@ -22,45 +25,70 @@ const LINKS: readonly (readonly [string, KeysOf<'nav.'>, boolean])[] = [
 export function Layout({ children }: { children: ComponentChildren }) {
   const status = connection.value;
   const user = currentUser.value;
+  const current = path.value;
+  const [menuOpen, setMenuOpen] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => setMenuOpen(false), [current]);
   return (
     <div class="shell">
       <a class="skip-link" href="#main">
         {t('layout.skip')}
       </a>
-      <header class="topbar">
+      <header
+        class="topbar"
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && menuOpen) {
+            setMenuOpen(false);
+            menuButton.current?.focus();
+          }
+        }}
+      >
         <div class="brand">
           <span class="logo" aria-hidden="true" />
           <span>Switchboard</span>
         </div>
-        <nav aria-label={t('nav.label')} class="mainnav">
-          {LINKS.filter(([, , adminOnly]) => !adminOnly || user?.role === 'admin').map(([to, label]) => (
-            <a key={to} href={to} aria-current={path.value === to ? 'page' : undefined} onClick={(e) => onLinkClick(e, to)}>
-              {t(label)}
-            </a>
-          ))}
-        </nav>
-        <div class="topbar-right">
-          <span data-testid="connection" role="status" data-state={status} class={`conn conn-${status}`}>
-            {t(`connection.${status}`)}
-          </span>
-          <LanguageSelect />
-          <button
-            type="button"
-            class="btn icon"
-            aria-label={t('theme.toggle')}
-            title={theme.value === 'dark' ? t('theme.to_light') : t('theme.to_dark')}
-            onClick={toggleTheme}
-          >
-            <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
-          </button>
-          {user && (
-            <span class="whoami" title={t('layout.signed_in_as', { username: user.username, role: roleName(user.role) })}>
-              {user.username}
-            </span>
-          )}
-          <button type="button" class="btn" onClick={() => void logout()}>
-            {t('layout.log_out')}
-          </button>
+        <span data-testid="connection" role="status" data-state={status} class={`conn conn-${status}`}>
+          {t(`connection.${status}`)}
+        </span>
+        <button
+          ref={menuButton}
+          type="button"
+          class="btn icon menu-toggle"
+          aria-label={t('layout.menu')}
+          aria-expanded={menuOpen}
+          aria-controls="topbar-menu"
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
+          <span aria-hidden="true">{menuOpen ? '✕' : '☰'}</span>
+        </button>
+        <div id="topbar-menu" class={menuOpen ? 'topbar-menu open' : 'topbar-menu'}>
+          <nav aria-label={t('nav.label')} class="mainnav">
+            {LINKS.filter(([, , adminOnly]) => !adminOnly || user?.role === 'admin').map(([to, label]) => (
+              <a key={to} href={to} aria-current={current === to ? 'page' : undefined} onClick={(e) => onLinkClick(e, to)}>
+                {t(label)}
+              </a>
+            ))}
+          </nav>
+          <div class="topbar-right">
+            <LanguageSelect />
+            <button
+              type="button"
+              class="btn icon"
+              aria-label={t('theme.toggle')}
+              title={theme.value === 'dark' ? t('theme.to_light') : t('theme.to_dark')}
+              onClick={toggleTheme}
+            >
+              <span aria-hidden="true">{theme.value === 'dark' ? '☀' : '☾'}</span>
+            </button>
+            {user && (
+              <span class="whoami" title={t('layout.signed_in_as', { username: user.username, role: roleName(user.role) })}>
+                {user.username}
+              </span>
+            )}
+            <button type="button" class="btn" onClick={() => void logout()}>
+              {t('layout.log_out')}
+            </button>
+          </div>
         </div>
       </header>
       <div class="body">

@@ -2,14 +2,18 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api/endpoints';
 import { currentUser } from '../api/session';
 import type { FileItem } from '../api/types';
+import { BulkDialog } from '../components/BulkDialog';
 import { Pager } from '../components/Pager';
 import { SortHeader } from '../components/SortHeader';
 import { t } from '../i18n';
 import { errorMessage } from '../i18n/errors';
 import { reasonText } from '../i18n/labels';
 import { files, refreshTasks, transfers } from '../live';
+import { collectAll, runBulk, SELECT_ALL_CAP, type BulkResult } from '../lib/bulk';
 import { formatBytes, formatCount, formatDate, formatDuration, formatPercent, formatRate } from '../lib/format';
-import type { FileSortField } from '../stores/files';
+import { writePerPage } from '../lib/prefs';
+import { allSelected, clickRow, togglePage } from '../lib/selection';
+import { toFileApiQuery, type FileSortField } from '../stores/files';
 import { notify, notifyError } from '../stores/toasts';
 import { etaSeconds, fraction, type Transfer } from '../stores/transfers';
 import { ImportDialog, ShareDialog } from './FileDialogs';
@@ -117,6 +121,9 @@ export function FilesPage() {
   // Selected file ids (kept across pages); `anchor` is the last row clicked, for shift-click ranges.
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const anchor = useRef<number | null>(null);
+  const [allMatching, setAllMatching] = useState(false);
+  const [collecting, setCollecting] = useState(false);
+  const [bulkDelete, setBulkDelete] = useState(false);
   const q = files.query.value;
   const [search, setSearch] = useState(q.q);
   const searchTimer = useRef<ReturnType<typeof setTimeout>>();
@@ -130,6 +137,7 @@ export function FilesPage() {
 
   function onSearch(value: string) {
     setSearch(value);
+    setAllMatching(false);
     clearTimeout(searchTimer.current);
     searchTimer.current = setTimeout(() => void files.setQuery({ q: value }), 250);
   }
@@ -146,30 +154,53 @@ export function FilesPage() {
 
   const sort = (field: FileSortField, desc: boolean) => void files.setQuery({ sort: field, desc });
   const items = files.items.value;
-  const allOnPage = items.length > 0 && items.every((f) => selected.has(f.id));
+  const allOnPage = allSelected(selected, items.map((f) => f.id));
+
+  const ids = items.map((f) => f.id);
 
   function toggle(index: number, shift: boolean) {
-    const next = new Set(selected);
-    const on = !selected.has(items[index]!.id);
-    const from = shift && anchor.current !== null ? Math.min(anchor.current, index) : index;
-    const to = shift && anchor.current !== null ? Math.max(anchor.current, index) : index;
-    for (let i = from; i <= to; i++) {
-      const id = items[i]?.id;
-      if (id === undefined) continue;
-      if (on) next.add(id);
-      else next.delete(id);
-    }
+    setSelected(clickRow(selected, ids, index, anchor.current, shift));
     anchor.current = index;
-    setSelected(next);
+    setAllMatching(false);
   }
 
   function toggleAll() {
-    const next = new Set(selected);
-    for (const f of items) {
-      if (allOnPage) next.delete(f.id);
-      else next.add(f.id);
+    setSelected(togglePage(selected, ids));
+    setAllMatching(false);
+  }
+
+  function clearSelection() {
+    setSelected(new Set());
+    setAllMatching(false);
+    anchor.current = null;
+  }
+
+  async function selectAllMatching() {
+    setCollecting(true);
+    try {
+      const { page: _page, per_page: _perPage, ...filters } = toFileApiQuery(files.query.peek());
+      const all = await collectAll((after) => api.listFiles({ ...filters, per_page: 200, ...(after ? { after } : { page: 1 }) }), SELECT_ALL_CAP);
+      for (const f of all.items) files.names.set(f.id, f.name);
+      setSelected(new Set(all.items.map((f) => f.id)));
+      setAllMatching(!all.truncated);
+    } catch (e) {
+      notifyError(e);
+    } finally {
+      setCollecting(false);
     }
-    setSelected(next);
+  }
+
+  function deleteSelected(onProgress: (finished: number, total: number) => void): Promise<BulkResult[]> {
+    return runBulk([...selected], {
+      id: (id) => id,
+      label: (id) => files.nameOf(id) ?? id,
+      run: async (id) => {
+        await api.deleteFile(id);
+        files.remove(id);
+      },
+      describe: errorMessage,
+      onProgress,
+    });
   }
 
   async function downloadSelected() {
@@ -255,13 +286,36 @@ export function FilesPage() {
 
       {selected.size > 0 && (
         <div class="selection-bar" role="region" aria-label={t('files.selection')}>
-          <span>{t('files.selected', { count: selected.size })}</span>
+          <span data-testid="selection-count">{t('files.selected', { count: selected.size })}</span>
+          {!allMatching && files.total.value > selected.size && (
+            <button type="button" class="btn small" disabled={collecting} onClick={() => void selectAllMatching()}>
+              {t('bulk.select_all_matching', { count: Math.min(files.total.value, SELECT_ALL_CAP) })}
+            </button>
+          )}
           <button type="button" class="btn primary small" onClick={() => void downloadSelected()}>
             {t('files.download_zip')}
           </button>
-          <button type="button" class="btn small" onClick={() => setSelected(new Set())}>
+          {isAdmin && (
+            <button type="button" class="btn small danger" onClick={() => setBulkDelete(true)}>
+              {t('common.delete')}
+            </button>
+          )}
+          <button type="button" class="btn small" onClick={clearSelection}>
             {t('files.clear_selection')}
           </button>
+          {bulkDelete && (
+            <BulkDialog
+              title={t('bulk.files_delete_title', { count: selected.size })}
+              body={t('bulk.files_delete_body', { count: selected.size })}
+              confirmLabel={t('common.delete')}
+              danger
+              start={deleteSelected}
+              onClose={(ran) => {
+                setBulkDelete(false);
+                if (ran) clearSelection();
+              }}
+            />
+          )}
         </div>
       )}
 
@@ -360,7 +414,16 @@ export function FilesPage() {
       </div>
       <div class="list-foot">
         <span class="muted small">{t('files.count', { count: files.total.value })}</span>
-        <Pager page={q.page} pages={files.pages()} onPage={(page) => void files.setQuery({ page })} />
+        <Pager
+          page={q.page}
+          pages={files.pages()}
+          onPage={(page) => void files.setQuery({ page })}
+          perPage={q.perPage}
+          onPerPage={(perPage) => {
+            writePerPage('files', perPage);
+            void files.setQuery({ perPage });
+          }}
+        />
       </div>
 
       <h2 class="subhead">{t('files.transfers')}</h2>

@@ -12,7 +12,7 @@ import { roleName } from '../i18n/labels';
 import { failure, type Failure } from '../lib/failure';
 import { formatDate } from '../lib/format';
 import { tokenFromHash } from '../lib/hash';
-import { navigate, onLinkClick } from '../router';
+import { HOME, navigate, onLinkClick } from '../router';
 
 export function InvitePage() {
   const [token] = useState(() => tokenFromHash(location.hash));
@@ -41,7 +41,7 @@ export function InvitePage() {
       // Someone else signed in in this browser makes way for the new account.
       if (authState.peek() === 'in') await logout();
       await adoptTokens(t);
-      navigate('/users', { replace: true });
+      navigate(HOME, { replace: true });
     } catch (err) {
       if (err instanceof ApiError && err.status === 410) setProblem({ key: 'invite.gone' });
       else if (err instanceof ApiError && err.status === 409) setFail({ message: t('invite.username_taken'), fields: { username: t('problem.taken') } });

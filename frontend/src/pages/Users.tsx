@@ -9,12 +9,15 @@ import { roleName } from '../i18n/labels';
 import { users } from '../live';
 import { saveBlob } from '../lib/download';
 import { formatDate } from '../lib/format';
+import { writePerPage } from '../lib/prefs';
+import { allSelected, clickRow, togglePage } from '../lib/selection';
 import { notifyError } from '../stores/toasts';
 import type { UserSortField, UsersQuery } from '../stores/users';
 import { onLinkClick, userPath } from '../router';
 import { ImportBanners, ImportUsersDialog } from './ImportUsers';
 import { InviteDialog, PendingInvitations } from './Invitations';
 import { DeleteUserDialog, EditUserDialog, NewUserDialog, ResetPasswordDialog } from './UserDialogs';
+import { UsersBulkBar } from './UsersBulk';
 
 type DialogState =
   | { kind: 'new' }
@@ -31,6 +34,11 @@ export function UsersPage() {
   const [search, setSearch] = useState(q.q);
   const searchTimer = useRef<ReturnType<typeof setTimeout>>();
   const isAdmin = currentUser.value?.role === 'admin';
+  // Selected users (kept across pages, by id, with the row last seen); `anchor` is the index of
+  // the row clicked last, for shift-click ranges; `allMatching` after "select all matching".
+  const [selected, setSelected] = useState<ReadonlyMap<string, User>>(new Map());
+  const [allMatching, setAllMatching] = useState(false);
+  const anchor = useRef<number | null>(null);
 
   useEffect(() => {
     void users.load();
@@ -47,6 +55,34 @@ export function UsersPage() {
   const highlights = users.highlights.value;
   const items = users.items.value;
   const close = () => setDialog(null);
+  const ids = items.map((u) => u.id);
+  const selectedIds = new Set(selected.keys());
+
+  function select(next: Set<string>) {
+    const byId = new Map<string, User>();
+    for (const id of next) {
+      const u = items.find((x) => x.id === id) ?? selected.get(id);
+      if (u) byId.set(id, u);
+    }
+    setSelected(byId);
+    setAllMatching(false);
+  }
+
+  function clearSelection() {
+    setSelected(new Map());
+    setAllMatching(false);
+    anchor.current = null;
+  }
+
+  // A filter change makes "all matching" mean other users: the selection is dropped.
+  const filterKey = `${q.q}|${q.role}|${q.disabled}`;
+  const lastFilter = useRef(filterKey);
+  useEffect(() => {
+    if (lastFilter.current !== filterKey) {
+      lastFilter.current = filterKey;
+      clearSelection();
+    }
+  }, [filterKey]);
   const [exporting, setExporting] = useState(false);
 
   // Downloads the users the current filters select (not just this page) as CSV.
@@ -128,6 +164,19 @@ export function UsersPage() {
         </div>
       </div>
 
+      {isAdmin && selected.size > 0 && (
+        <UsersBulkBar
+          selected={[...selected.values()]}
+          total={users.total.value}
+          allMatching={allMatching}
+          onSelectAllMatching={(all, truncated) => {
+            setSelected(new Map(all.map((u) => [u.id, u])));
+            setAllMatching(!truncated);
+          }}
+          onClear={clearSelection}
+        />
+      )}
+
       {users.error.value && (
         <div role="alert" class="form-error">
           {t('users.load_error', { error: users.error.value })}
@@ -138,6 +187,16 @@ export function UsersPage() {
         <table aria-label={t('users.title')} aria-busy={users.loading.value}>
           <thead>
             <tr>
+              {isAdmin && (
+                <th scope="col" class="select-col">
+                  <input
+                    type="checkbox"
+                    aria-label={t('bulk.select_page_users')}
+                    checked={allSelected(selectedIds, ids)}
+                    onChange={() => select(togglePage(selectedIds, ids))}
+                  />
+                </th>
+              )}
               <SortHeader label={t('field.username')} field="username" sort={q.sort} desc={q.desc} onSort={sort} />
               <SortHeader label={t('field.email')} field="email" sort={q.sort} desc={q.desc} onSort={sort} />
               <SortHeader label={t('field.display_name')} field="display_name" sort={q.sort} desc={q.desc} onSort={sort} />
@@ -150,10 +209,23 @@ export function UsersPage() {
             </tr>
           </thead>
           <tbody>
-            {items.map((u) => {
+            {items.map((u, i) => {
               const hl = highlights[u.id];
               return (
                 <tr key={u.id} data-user-id={u.id} class={hl ? 'highlight' : undefined} title={hl ? t('users.updated_by', { username: hl.by }) : undefined}>
+                  {isAdmin && (
+                    <td class="select-col">
+                      <input
+                        type="checkbox"
+                        aria-label={t('bulk.select_user', { username: u.username })}
+                        checked={selectedIds.has(u.id)}
+                        onClick={(e) => {
+                          select(clickRow(selectedIds, ids, i, anchor.current, e.shiftKey));
+                          anchor.current = i;
+                        }}
+                      />
+                    </td>
+                  )}
                   <td class="strong">
                     <a href={userPath(u.id)} onClick={(e) => onLinkClick(e, userPath(u.id))}>
                       {u.username}
@@ -210,7 +282,7 @@ export function UsersPage() {
             })}
             {users.loaded.value && items.length === 0 && (
               <tr>
-                <td colSpan={7} class="empty">
+                <td colSpan={isAdmin ? 8 : 7} class="empty">
                   {t('users.empty')}
                 </td>
               </tr>
@@ -221,7 +293,16 @@ export function UsersPage() {
 
       <div class="list-foot">
         <span class="muted small">{t('users.count', { count: users.total.value })}</span>
-        <Pager page={q.page} pages={users.pages()} onPage={(page) => void users.setQuery({ page })} />
+        <Pager
+          page={q.page}
+          pages={users.pages()}
+          onPage={(page) => void users.setQuery({ page })}
+          perPage={q.perPage}
+          onPerPage={(perPage) => {
+            writePerPage('users', perPage);
+            void users.setQuery({ perPage });
+          }}
+        />
       </div>
 
       {isAdmin && <PendingInvitations />}

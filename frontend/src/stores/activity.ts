@@ -1,5 +1,7 @@
 // The activity feed: recent history from `GET /api/events` (newest first, paged backwards with
-// `before`), with live durable events merged in by seq (no duplicates, newest first).
+// `before`), with live durable events merged in by seq (no duplicates, newest first). Filters
+// (type, actor, a range of local days) go to the server as `type`/`actor`/`since`/`until`, and
+// live events join the feed only when they match them too (`matchesFilters`).
 import { batch, signal } from '@preact/signals-core';
 import type { EventListQuery } from '../api/types';
 import { t, tKey, type KeysOf } from '../i18n';
@@ -20,6 +22,145 @@ export interface ActivityDeps {
 /** Larger than any seq: `before` this reads the newest events. */
 const NEWEST = Number.MAX_SAFE_INTEGER;
 
+// ---- filters ----
+
+/** The feed's filters as they are in the URL (`?type=…&actor=…&from=…&to=…`); '' = none. */
+export interface ActivityFilters {
+  /** Event types, comma-separated; an item ending in `*` matches by prefix (`file.*`). */
+  type: string;
+  /** A username or user id. */
+  actor: string;
+  /** First day shown (`YYYY-MM-DD`, the browser's time zone). */
+  from: string;
+  /** Last day shown, inclusive (`YYYY-MM-DD`). */
+  to: string;
+}
+
+export const NO_FILTERS: ActivityFilters = { type: '', actor: '', from: '', to: '' };
+
+const FILTER_NAMES = ['type', 'actor', 'from', 'to'] as const;
+
+/** A group of the type filter's choices: its id (for its labels), "any of the group", its types. */
+export interface TypeGroup {
+  id: 'users' | 'invitations' | 'security' | 'files' | 'backups';
+  any: string;
+  types: readonly string[];
+}
+
+/** Every durable type, grouped for the type filter. */
+export const TYPE_GROUPS: readonly TypeGroup[] = [
+  {
+    id: 'users',
+    any: 'user.created,user.updated,user.role_changed,user.deleted',
+    types: ['user.created', 'user.updated', 'user.role_changed', 'user.deleted'],
+  },
+  {
+    id: 'invitations',
+    any: 'user.invited,user.invitation_*',
+    types: ['user.invited', 'user.invitation_accepted', 'user.invitation_revoked'],
+  },
+  {
+    id: 'security',
+    any: 'auth.*,mfa.*,session.revoked,key.*',
+    types: ['auth.login', 'auth.login_failed', 'mfa.enabled', 'mfa.disabled', 'session.revoked', 'key.created', 'key.revoked'],
+  },
+  { id: 'files', any: 'file.*,download.completed', types: ['file.created', 'file.updated', 'file.deleted', 'download.completed'] },
+  { id: 'backups', any: 'backup.*', types: ['backup.completed', 'backup.failed', 'backup.deleted'] },
+];
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Local midnight at the start of `day` (`YYYY-MM-DD`) plus `offset` days, or null for a non-date. */
+export function localDayStart(day: string, offset = 0): Date | null {
+  const m = DAY.exec(day);
+  if (!m) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(y, mo - 1, d);
+  // 2026-02-31 rolls over: not a date.
+  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d) return null;
+  if (offset) date.setDate(date.getDate() + offset);
+  return date;
+}
+
+/** The filters of a query string (`location.search`); unknown parameters and non-dates are dropped. */
+export function filtersFromSearch(search: string): ActivityFilters {
+  const params = new URLSearchParams(search);
+  const f = { ...NO_FILTERS };
+  for (const name of FILTER_NAMES) f[name] = (params.get(name) ?? '').trim();
+  if (localDayStart(f.from) === null) f.from = '';
+  if (localDayStart(f.to) === null) f.to = '';
+  return f;
+}
+
+/** The query string of the filters ('' without any), readable: `,` and `*` stay as they are. */
+export function filtersToSearch(f: ActivityFilters): string {
+  const parts: string[] = [];
+  for (const name of FILTER_NAMES) {
+    const v = f[name].trim();
+    if (v) parts.push(`${name}=${encodeURIComponent(v).replace(/%2C/gi, ',')}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+export function hasFilters(f: ActivityFilters): boolean {
+  return FILTER_NAMES.some((name) => f[name].trim() !== '');
+}
+
+export function sameFilters(a: ActivityFilters, b: ActivityFilters): boolean {
+  return FILTER_NAMES.every((name) => a[name].trim() === b[name].trim());
+}
+
+/** The filters' time range: `since` the start of `from`, `until` the start of the day after `to`. */
+export function filterRange(f: ActivityFilters): { since?: Date; until?: Date } {
+  const since = localDayStart(f.from);
+  const until = localDayStart(f.to, 1);
+  return { ...(since ? { since } : {}), ...(until ? { until } : {}) };
+}
+
+/** False when `from` is after `to` (nothing can match). */
+export function rangeValid(f: ActivityFilters): boolean {
+  const { since, until } = filterRange(f);
+  return !since || !until || since < until;
+}
+
+/** The `GET /api/events` parameters of the filters. */
+export function filterQuery(f: ActivityFilters): Pick<EventListQuery, 'type' | 'actor' | 'since' | 'until'> {
+  const q: Pick<EventListQuery, 'type' | 'actor' | 'since' | 'until'> = {};
+  const type = typeItems(f.type).join(',');
+  if (type) q.type = type;
+  const actor = f.actor.trim();
+  if (actor) q.actor = actor;
+  const { since, until } = filterRange(f);
+  if (since) q.since = since.toISOString();
+  if (until) q.until = until.toISOString();
+  return q;
+}
+
+function typeItems(type: string): string[] {
+  return type
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** Whether an event matches the filters, as the server decides for `GET /api/events`. */
+export function matchesFilters(frame: EventFrame, f: ActivityFilters): boolean {
+  const types = typeItems(f.type);
+  if (types.length > 0 && !types.some((t) => (t.endsWith('*') ? frame.type.startsWith(t.slice(0, -1)) : frame.type === t))) {
+    return false;
+  }
+  const actor = f.actor.trim();
+  if (actor && frame.actor?.id !== actor && frame.actor?.username !== actor) return false;
+  const { since, until } = filterRange(f);
+  if (since || until) {
+    const ts = Date.parse(frame.ts);
+    if (Number.isNaN(ts)) return false;
+    if (since && ts < since.getTime()) return false;
+    if (until && ts >= until.getTime()) return false;
+  }
+  return true;
+}
+
 function mergeDesc(a: EventFrame[], b: EventFrame[]): EventFrame[] {
   const bySeq = new Map<number, EventFrame>();
   for (const e of a) if (typeof e.seq === 'number') bySeq.set(e.seq, e);
@@ -34,6 +175,7 @@ export function createActivityStore(deps: ActivityDeps) {
   const loading = signal(false);
   const loaded = signal(false);
   const error = signal<string | null>(null);
+  const filters = signal<ActivityFilters>(NO_FILTERS);
   /** Names of users and files seen in events, for events that only carry an id. */
   const names = new Map<string, string>();
   let generation = 0;
@@ -62,11 +204,24 @@ export function createActivityStore(deps: ActivityDeps) {
     }
   }
 
+  /** Nothing can match (`from` after `to`): an empty feed, without asking. */
+  function showNothing(): void {
+    batch(() => {
+      items.value = [];
+      hasMore.value = false;
+      error.value = null;
+      loading.value = false;
+      loaded.value = true;
+    });
+  }
+
   async function loadRecent(): Promise<void> {
     const gen = ++generation;
+    const f = filters.peek();
+    if (!rangeValid(f)) return showNothing();
     loading.value = true;
     try {
-      const page = await deps.listEvents({ before: NEWEST, limit: pageSize });
+      const page = await deps.listEvents({ before: NEWEST, limit: pageSize, ...filterQuery(f) });
       if (gen !== generation) return;
       learn(page.items);
       batch(() => {
@@ -90,7 +245,7 @@ export function createActivityStore(deps: ActivityDeps) {
     const gen = generation;
     loading.value = true;
     try {
-      const page = await deps.listEvents({ before: oldest, limit: pageSize });
+      const page = await deps.listEvents({ before: oldest, limit: pageSize, ...filterQuery(filters.peek()) });
       if (gen !== generation) return;
       learn(page.items);
       batch(() => {
@@ -99,16 +254,35 @@ export function createActivityStore(deps: ActivityDeps) {
         error.value = null;
       });
     } catch (e) {
-      error.value = errorMessage(e);
+      if (gen === generation) error.value = errorMessage(e);
     } finally {
-      loading.value = false;
+      if (gen === generation) loading.value = false;
     }
+  }
+
+  /**
+   * Shows the feed for `next` (and reloads its newest page). Other filters than before empty the
+   * feed first: what it held was chosen by the old ones.
+   */
+  function setFilters(next: ActivityFilters): Promise<void> {
+    if (!sameFilters(next, filters.peek())) {
+      batch(() => {
+        filters.value = { ...next };
+        items.value = [];
+        hasMore.value = false;
+        loaded.value = false;
+        error.value = null;
+      });
+    }
+    return loadRecent();
   }
 
   function applyEvent(frame: EventFrame): boolean {
     if (typeof frame.seq !== 'number' || !DURABLE_TYPES.has(frame.type)) return false;
     if (items.value.some((e) => e.seq === frame.seq)) return false;
+    // Names are learnt from every event: a shown one may name only an id.
     learn([frame]);
+    if (!matchesFilters(frame, filters.peek())) return false;
     const head = items.value[0]?.seq ?? -1;
     items.value = frame.seq > head ? [frame, ...items.value] : mergeDesc(items.value, [frame]);
     return true;
@@ -120,9 +294,11 @@ export function createActivityStore(deps: ActivityDeps) {
     loading,
     loaded,
     error,
+    filters,
     names,
     loadRecent,
     loadOlder,
+    setFilters,
     applyEvent,
     resync: loadRecent,
   };
