@@ -15,7 +15,6 @@ import { Login } from './pages/Login';
 import { ResetPage } from './pages/Reset';
 import { UserDetailPage } from './pages/UserDetail';
 import { UsersPage } from './pages/Users';
-import './styles/shared.css';
 import { ADMIN_ROUTES, HOME, isPanelPath, LINK_ROUTES, navigate, path, PUBLIC_ROUTES, userDetailId } from './router';
 
 const TITLES: Record<string, PlainKey> = {

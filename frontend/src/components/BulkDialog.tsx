@@ -4,6 +4,7 @@
 import { useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { countOutcomes, type BulkResult } from '../lib/bulk';
+import '../styles/bulk.css';
 import { Modal } from './Modal';
 import { ProgressBar } from './ProgressBar';
 

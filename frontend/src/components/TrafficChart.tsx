@@ -105,8 +105,8 @@ export function TrafficChart({ label, data, measure, period, testId }: TrafficCh
     <figure class="chart" data-testid={testId} data-downloads={total(1)} data-uploads={total(2)}>
       <figcaption class="chart-title">{label}</figcaption>
       <div ref={box} class="chart-canvas" role="img" aria-label={label} />
-      {/* A table ignores the 1 px box of .sr-only: the wrapper hides it. */}
-      <div class="sr-only">
+      {/* A table ignores the 1 px box of .offscreen: the wrapper hides it. */}
+      <div class="offscreen">
         <table>
           <caption>{label}</caption>
           <thead>

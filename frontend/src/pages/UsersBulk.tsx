@@ -117,7 +117,7 @@ export function UsersBulkBar({ selected, total, allMatching, onSelectAllMatching
       <button type="button" class="btn small" onClick={() => setAction({ kind: 'disable' })}>
         {t('bulk.disable')}
       </button>
-      <label class="sr-only" for="bulk-role">
+      <label class="offscreen" for="bulk-role">
         {t('bulk.change_role')}
       </label>
       <select
