@@ -8,19 +8,13 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  ADMIN_PASSWORD,
-  ADMIN_USERNAME,
   type Api,
-  checkPanelServed,
   closeQuietly,
-  ensureOutDir,
-  launchBrowser,
-  loginViaForm,
   navTo,
-  openPanel,
   type Panel,
   SECOND_ADMIN,
   Server,
+  startTwoAdmins,
 } from './harness';
 
 /** docs/API.md §7: every change appears in every open panel within 2 s (here: of the last write). */
@@ -55,25 +49,15 @@ function countStatus(page: Page, status: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  ensureOutDir();
-  server = new Server({ name: 'bulk' });
-  await server.start();
-  await checkPanelServed(server.url);
-  adminApi = server.api();
-  await adminApi.login(ADMIN_USERNAME, ADMIN_PASSWORD);
-  await adminApi.createUser({ username: SECOND_ADMIN.username, email: SECOND_ADMIN.email, password: SECOND_ADMIN.password, role: 'admin' });
-  // The users through the bulk import, without passwords (no hashing: quick).
-  const lines = Array.from({ length: SEEDED }, (_, i) => JSON.stringify({ username: name(i), email: `${name(i)}@example.test` })).join('\n');
-  const r = await adminApi.expect(200, 'POST', '/api/users/import?format=jsonl&mode=all_or_nothing', {
-    raw: lines,
-    headers: { 'Content-Type': 'application/x-ndjson' },
-  });
-  expect(r.body.created).toBe(SEEDED);
-  browser = await launchBrowser();
-  A = await openPanel(browser, server.url, 'A');
-  B = await openPanel(browser, server.url, 'B');
-  await loginViaForm(A, ADMIN_USERNAME, ADMIN_PASSWORD);
-  await loginViaForm(B, SECOND_ADMIN.username, SECOND_ADMIN.password);
+  ({ server, adminApi, browser, A, B } = await startTwoAdmins('bulk', async (api) => {
+    // The users through the bulk import, without passwords (no hashing: quick).
+    const lines = Array.from({ length: SEEDED }, (_, i) => JSON.stringify({ username: name(i), email: `${name(i)}@example.test` })).join('\n');
+    const r = await api.expect(200, 'POST', '/api/users/import?format=jsonl&mode=all_or_nothing', {
+      raw: lines,
+      headers: { 'Content-Type': 'application/x-ndjson' },
+    });
+    expect(r.body.created).toBe(SEEDED);
+  }));
 });
 
 afterAll(async () => {

@@ -682,3 +682,39 @@ export async function watchFor(page: Page, key: string, selector: string, text?:
 export async function seenAt(page: Page, key: string): Promise<number | null> {
   return page.evaluate((key) => ((window as any).__e2eSeen?.[key] as number | null | undefined) ?? null, key);
 }
+
+/** A started server, its admin's API client, a browser and two panels signed in as two admins. */
+export interface TwoAdmins {
+  server: Server;
+  adminApi: Api;
+  browser: Browser;
+  A: Panel;
+  B: Panel;
+}
+
+/**
+ * Starts a server named `name`, creates the second admin, runs `seed` with the admin's API
+ * client, then signs in panel A (the bootstrap admin) and panel B (the second admin).
+ */
+export async function startTwoAdmins(name: string, seed: (api: Api) => Promise<void> = async () => {}): Promise<TwoAdmins> {
+  ensureOutDir();
+  const server = new Server({ name });
+  await server.start();
+  await checkPanelServed(server.url);
+  const adminApi = server.api();
+  await adminApi.login(ADMIN_USERNAME, ADMIN_PASSWORD);
+  await adminApi.createUser({
+    username: SECOND_ADMIN.username,
+    email: SECOND_ADMIN.email,
+    password: SECOND_ADMIN.password,
+    display_name: 'Second Admin',
+    role: 'admin',
+  });
+  await seed(adminApi);
+  const browser = await launchBrowser();
+  const A = await openPanel(browser, server.url, 'A');
+  const B = await openPanel(browser, server.url, 'B');
+  await loginViaForm(A, ADMIN_USERNAME, ADMIN_PASSWORD);
+  await loginViaForm(B, SECOND_ADMIN.username, SECOND_ADMIN.password);
+  return { server, adminApi, browser, A, B };
+}

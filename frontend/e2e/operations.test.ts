@@ -10,19 +10,14 @@ import { join } from 'node:path';
 import type { Browser, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  ADMIN_PASSWORD,
   ADMIN_USERNAME,
   type Api,
-  checkPanelServed,
   closeQuietly,
   ensureOutDir,
-  launchBrowser,
-  loginViaForm,
   navTo,
-  openPanel,
   type Panel,
-  SECOND_ADMIN,
   Server,
+  startTwoAdmins,
   waitForCell,
 } from './harness';
 
@@ -49,26 +44,10 @@ function received(p: Panel, type: string): any[] {
 }
 
 beforeAll(async () => {
-  ensureOutDir();
-  server = new Server({ name: 'operations' });
-  await server.start();
-  await checkPanelServed(server.url);
-  adminApi = server.api();
-  await adminApi.login(ADMIN_USERNAME, ADMIN_PASSWORD);
-  await adminApi.createUser({
-    username: SECOND_ADMIN.username,
-    email: SECOND_ADMIN.email,
-    password: SECOND_ADMIN.password,
-    display_name: 'Second Admin',
-    role: 'admin',
-  });
-  // A stored file, so the backup has an object to copy.
-  await adminApi.uploadFile('e2e-backup-me.txt', Buffer.from('bytes a backup must hold\n'.repeat(100)));
-  browser = await launchBrowser();
-  A = await openPanel(browser, server.url, 'A');
-  B = await openPanel(browser, server.url, 'B');
-  await loginViaForm(A, ADMIN_USERNAME, ADMIN_PASSWORD);
-  await loginViaForm(B, SECOND_ADMIN.username, SECOND_ADMIN.password);
+  ({ server, adminApi, browser, A, B } = await startTwoAdmins('operations', async (api) => {
+    // A stored file, so the backup has an object to copy.
+    await api.uploadFile('e2e-backup-me.txt', Buffer.from('bytes a backup must hold\n'.repeat(100)));
+  }));
 });
 
 afterAll(async () => {
