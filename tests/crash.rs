@@ -896,13 +896,7 @@ async fn kill_while_creating_the_first_admin() {
     let env = TestEnv::new().await;
     let migrated = env.run_cli(&["migrate"], "").await;
     assert!(migrated.status.success(), "migrate failed: {migrated:?}");
-    let db_url = env
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/switchboard.db?mode=rw", env.data_dir_str()));
-    let db = sea_orm::Database::connect(db_url.as_str())
-        .await
-        .expect("connect to the test database");
+    let db = env.connect_db().await;
 
     if is_postgres() {
         // Hold the event_seq row: the server's first event write waits for it.

@@ -186,17 +186,6 @@ async fn event_filters_and_pages_match_the_whole_log() {
     }
 }
 
-/// Connects to the test's database directly (to give the log's events chosen timestamps).
-async fn connect_db(app: &TestApp) -> sea_orm::DatabaseConnection {
-    let url =
-        app.env.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}/switchboard.db?mode=rw", app.env.data_dir_str())
-        });
-    sea_orm::Database::connect(url.as_str())
-        .await
-        .expect("connect to the test database")
-}
-
 fn ts_of(e: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().expect("event has ts"))
         .expect("event ts is RFC 3339")
@@ -262,7 +251,7 @@ async fn event_date_ranges_match_the_whole_log() {
         base + day + within - early
     };
     let before_rewrite = whole_log(&app).await;
-    let db = connect_db(&app).await;
+    let db = app.env.connect_db().await;
     for e in &before_rewrite {
         let seq = e["seq"].as_i64().expect("durable seq");
         let backend = sea_orm::ConnectionTrait::get_database_backend(&db);

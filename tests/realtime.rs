@@ -653,6 +653,74 @@ async fn resume_older_than_retained_log_gets_resync() {
     }
 }
 
+/// `--event-retention-days`: events older than that are swept, whatever their seq — also ones
+/// between newer events (ts runs with seq only roughly) — and the newest event stays even when
+/// it is old, so `latest_seq` and resume keep their meaning.
+#[tokio::test]
+async fn events_older_than_the_retention_days_are_swept() {
+    let app = TestApp::spawn_with(
+        &[
+            "--event-retention-days",
+            "2",
+            "--event-sweep-interval-secs",
+            "1",
+        ],
+        &[],
+    )
+    .await;
+    for i in 0..6 {
+        app.create_user(&format!("aged{i}"), "viewer").await;
+    }
+    let log = app.event_log_after(0).await;
+    let seqs: Vec<i64> = log.iter().filter_map(frame_seq).collect();
+    let latest = *seqs.last().expect("events logged");
+    // Old: the first two, one in the middle, and the newest.
+    let old: BTreeSet<i64> = [seqs[0], seqs[1], seqs[seqs.len() / 2], latest].into();
+    let db = app.env.connect_db().await;
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&db);
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "UPDATE events SET created_at = $1 WHERE seq = $2",
+        _ => "UPDATE events SET created_at = ? WHERE seq = ?",
+    };
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(3);
+    for seq in &old {
+        sea_orm::ConnectionTrait::execute_raw(
+            &db,
+            sea_orm::Statement::from_sql_and_values(backend, sql, [long_ago.into(), (*seq).into()]),
+        )
+        .await
+        .expect("age an event");
+    }
+    let _ = db.close().await;
+
+    let expected: Vec<i64> = seqs
+        .iter()
+        .copied()
+        .filter(|s| !old.contains(s) || *s == latest)
+        .collect();
+    let swept = poll_until(Duration::from_secs(30), || async {
+        let now: Vec<i64> = app
+            .event_log_after(0)
+            .await
+            .iter()
+            .filter_map(frame_seq)
+            .collect();
+        now == expected
+    })
+    .await;
+    let now: Vec<i64> = app
+        .event_log_after(0)
+        .await
+        .iter()
+        .filter_map(frame_seq)
+        .collect();
+    assert!(
+        swept,
+        "aged events {old:?} should be swept (the newest kept) within 30 s; log is {now:?}, expected {expected:?}"
+    );
+    assert_eq!(app.latest_seq().await, latest, "latest_seq unchanged");
+}
+
 /// The retention sweep runs while writers are busy: every write still succeeds and the live
 /// stream stays gap-free.
 #[tokio::test]

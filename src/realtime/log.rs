@@ -418,6 +418,10 @@ async fn seq_window(
 /// only below `delivered` (what this instance's hub has fanned out), so retention never takes
 /// an event before the sockets got it. The newest event is always kept so `head` and replays
 /// stay meaningful.
+///
+/// Two deletes, each on its own index, so a sweep costs the rows it removes: one condition
+/// `seq <= n OR created_at < t` would make the database read every event of the log (about 2 s
+/// at 10,000,000 events, docs/BENCHMARKS.md), once a minute, inside a write transaction.
 pub async fn sweep(
     db: &impl ConnectionTrait,
     keep: u64,
@@ -426,16 +430,24 @@ pub async fn sweep(
 ) -> Result<u64> {
     let head = head(db).await?.min(delivered + 1);
     let by_count = head - i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
-    let res = event::Entity::delete_many()
-        .filter(event::Column::Seq.lt(head))
-        .filter(
-            sea_orm::Condition::any()
-                .add(event::Column::Seq.lte(by_count))
-                .add(event::Column::CreatedAt.lt(Utc::now() - max_age)),
-        )
+    // Beyond the newest `keep`: a range of the primary key.
+    let count = event::Entity::delete_many()
+        .filter(event::Column::Seq.lte(by_count.min(head - 1)))
         .exec(db)
         .await?;
-    Ok(res.rows_affected)
+    // Older than `max_age`: a range of the `created_at` index. On SQLite the seq bound is written
+    // `+seq` so the planner cannot take the primary key (every event below `head`) instead.
+    let cutoff = Utc::now() - max_age;
+    let below_head = match db.get_database_backend() {
+        DbBackend::Sqlite => Expr::cust_with_values("+\"events\".\"seq\" < ?", [head]),
+        _ => event::Column::Seq.lt(head),
+    };
+    let age = event::Entity::delete_many()
+        .filter(event::Column::CreatedAt.lt(cutoff))
+        .filter(below_head)
+        .exec(db)
+        .await?;
+    Ok(count.rows_affected + age.rows_affected)
 }
 
 /// The JSON text of a stored event, as sent to clients.

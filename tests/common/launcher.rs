@@ -126,6 +126,18 @@ impl TestEnv {
             .expect("temporary data dir path is UTF-8")
     }
 
+    /// A direct connection to this environment's database (SQLite file or PostgreSQL), for
+    /// tests that must set what no endpoint sets (old timestamps, broken rows).
+    pub async fn connect_db(&self) -> sea_orm::DatabaseConnection {
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/switchboard.db?mode=rw", self.data_dir_str()));
+        sea_orm::Database::connect(url.as_str())
+            .await
+            .expect("connect to the test database")
+    }
+
     /// `--data-dir` (and `--database-url` on PostgreSQL) for this environment.
     pub fn storage_args(&self) -> Vec<String> {
         let mut args = vec!["--data-dir".to_owned(), self.data_dir_str().to_owned()];
