@@ -208,6 +208,15 @@ describe('activity filters', () => {
     expect(cleared.some((t) => t.includes('uploaded e2e-act-report.txt'))).toBe(true);
     expect(cleared.some((t) => t.includes('created user e2e-act-alice'))).toBe(true);
     expect(await page.getByLabel('Actor', { exact: true }).inputValue()).toBe('');
+
+    // The Activity link of the navigation on a filtered feed: the whole feed again.
+    await page.getByLabel('Event type', { exact: true }).selectOption('file.created');
+    await page.waitForURL((u) => u.searchParams.get('type') === 'file.created');
+    await waitForFeed(page, [`${ADMIN_USERNAME} uploaded e2e-act-report.txt`]);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity', exact: true }).click();
+    await page.waitForURL((u) => u.pathname === '/activity' && u.search === '');
+    await page.waitForFunction(() => [...document.querySelectorAll('.feed-item')].some((li) => li.textContent?.includes('created user e2e-act-alice')));
+    expect(await page.getByLabel('Event type', { exact: true }).inputValue()).toBe('');
     expect(A.pageErrors).toEqual([]);
   });
 

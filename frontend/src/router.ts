@@ -40,10 +40,14 @@ export function isPanelPath(p: string): boolean {
 }
 
 export function navigate(to: string, opts: { replace?: boolean } = {}): void {
-  if (to === location.pathname + location.hash || (to === location.pathname && !location.hash)) return;
+  if (to === location.pathname + location.search + location.hash) return;
+  const samePage = new URL(to, location.href).pathname === location.pathname;
   if (opts.replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
   path.value = location.pathname;
+  // The same page with another query (the Activity link on a filtered feed): the page re-reads
+  // its URL as it does after Back.
+  if (samePage) window.dispatchEvent(new PopStateEvent('popstate', { state: history.state }));
 }
 
 /** A same-tab link click → client-side navigation (modified clicks keep the browser's way). */
