@@ -87,3 +87,22 @@ export async function collectAll<T>(
     after = page.next;
   }
 }
+
+/** The paging parameters of a list query (docs/API.md §2). */
+export interface PagedQuery {
+  page?: number;
+  per_page?: number;
+  after?: string;
+}
+
+/**
+ * Every row a list query's filters select ("select all matching"): the query without its paging,
+ * read 200 at a time through the cursors, at most `SELECT_ALL_CAP` rows.
+ */
+export function collectMatching<T, Q extends PagedQuery>(
+  list: (q: Q) => Promise<CursorPage<T>>,
+  query: Q,
+): Promise<{ items: T[]; truncated: boolean }> {
+  const { page: _page, per_page: _perPage, after: _after, ...filters } = query;
+  return collectAll((after) => list({ ...filters, per_page: 200, ...(after ? { after } : { page: 1 }) } as Q), SELECT_ALL_CAP);
+}

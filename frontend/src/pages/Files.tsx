@@ -9,7 +9,7 @@ import { t } from '../i18n';
 import { errorMessage } from '../i18n/errors';
 import { reasonText } from '../i18n/labels';
 import { files, refreshTasks, transfers } from '../live';
-import { collectAll, runBulk, SELECT_ALL_CAP, type BulkResult } from '../lib/bulk';
+import { collectMatching, runBulk, SELECT_ALL_CAP, type BulkResult } from '../lib/bulk';
 import { formatBytes, formatCount, formatDate, formatDuration, formatPercent, formatRate } from '../lib/format';
 import { writePerPage } from '../lib/prefs';
 import { allSelected, clickRow, togglePage } from '../lib/selection';
@@ -178,8 +178,7 @@ export function FilesPage() {
   async function selectAllMatching() {
     setCollecting(true);
     try {
-      const { page: _page, per_page: _perPage, ...filters } = toFileApiQuery(files.query.peek());
-      const all = await collectAll((after) => api.listFiles({ ...filters, per_page: 200, ...(after ? { after } : { page: 1 }) }), SELECT_ALL_CAP);
+      const all = await collectMatching(api.listFiles, toFileApiQuery(files.query.peek()));
       for (const f of all.items) files.names.set(f.id, f.name);
       setSelected(new Set(all.items.map((f) => f.id)));
       setAllMatching(!all.truncated);

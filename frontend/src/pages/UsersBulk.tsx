@@ -10,16 +10,15 @@ import { t } from '../i18n';
 import { errorMessage } from '../i18n/errors';
 import { roleName } from '../i18n/labels';
 import { users } from '../live';
-import { collectAll, runBulk, SELECT_ALL_CAP, type BulkResult } from '../lib/bulk';
+import { collectMatching, runBulk, SELECT_ALL_CAP, type BulkResult } from '../lib/bulk';
 import { notifyError } from '../stores/toasts';
 import { toApiQuery } from '../stores/users';
 
 export type UserBulkAction = { kind: 'enable' } | { kind: 'disable' } | { kind: 'role'; role: Role } | { kind: 'delete' };
 
 /** Every user the list's current filters select (up to the cap). */
-export async function allMatchingUsers(): Promise<{ items: User[]; truncated: boolean }> {
-  const { page: _page, per_page: _perPage, ...filters } = toApiQuery(users.query.peek());
-  return collectAll((after) => api.listUsers({ ...filters, per_page: 200, ...(after ? { after } : { page: 1 }) }), SELECT_ALL_CAP);
+export function allMatchingUsers(): Promise<{ items: User[]; truncated: boolean }> {
+  return collectMatching(api.listUsers, toApiQuery(users.query.peek()));
 }
 
 function skipReason(action: UserBulkAction, u: User): string | null {

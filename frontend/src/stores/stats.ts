@@ -166,7 +166,6 @@ export const browserTzOffset = (): number => -new Date().getTimezoneOffset();
 
 export function createStatsStore(deps: StatsDeps) {
   const stats = signal<Stats | null>(null);
-  const loading = signal(false);
   const error = signal<string | null>(null);
   const delay = deps.refetchDelayMs ?? 400;
   const tz = deps.tzOffset ?? browserTzOffset;
@@ -183,7 +182,6 @@ export function createStatsStore(deps: StatsDeps) {
       return;
     }
     inFlight = true;
-    loading.value = true;
     const gen = trafficGen;
     try {
       const s = await deps.getStats(tz());
@@ -203,7 +201,6 @@ export function createStatsStore(deps: StatsDeps) {
       error.value = errorMessage(e);
     } finally {
       inFlight = false;
-      loading.value = false;
       if (again) {
         again = false;
         schedule();
@@ -230,13 +227,7 @@ export function createStatsStore(deps: StatsDeps) {
     if (needsRefetch(frame)) schedule();
   }
 
-  function reset(): void {
-    clearTimeout(timer);
-    timer = undefined;
-    stats.value = null;
-  }
-
-  return { stats, loading, error, load, applyEvent, resync: load, reset };
+  return { stats, error, load, applyEvent };
 }
 
 export type StatsStore = ReturnType<typeof createStatsStore>;
